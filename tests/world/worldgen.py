@@ -31,8 +31,9 @@ NS_ADDR = {
     "tld": "127.53.0.2",    # test.
     "cases": "127.53.0.3",  # <case>.test.
     "subs": "127.53.0.4",   # child zones below case zones
+    "lame": "127.53.0.99",  # serves no zone: answers REFUSED, so lame delegations SERVFAIL fast
 }
-LAME_ADDR = "127.53.0.99"   # nothing listens: a lame delegation gives SERVFAIL
+LAME_ADDR = NS_ADDR["lame"]
 SIGN_MODES = ("signed", "unsigned", "expired", "bad-ds", "lame", "lame-signed")
 SERVER_KINDS = ("postfix", "closed", "silent", "nostarttls", "refuse-starttls",
                 "tlsfail", "split", "tempfail")
