@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev openssl libunbound-dev libevent-dev libjansson-dev libcmocka-dev libldns-dev
   libcurl4-openssl-dev libsqlite3-dev libpq-dev
-  nsd unbound ldnsutils postfix bind9-dnsutils iproute2 python3 procps
+  nsd unbound ldnsutils postfix bind9-dnsutils iproute2 python3 procps bc
 )
 
 missing=()

@@ -129,6 +129,9 @@ struct dg_dns_answer {
 	size_t n_chain;
 	uint32_t ttl_s;        /**< TTL of the final RRset; for NODATA/NXDOMAIN the SOA
 	                          negative TTL, 0 if none */
+	uint32_t orig_ttl_s;  /**< original TTL from the RRSIG covering the final RRset (RFC
+				 4034 3.1.4): what the zone publishes, not what a cache has
+				 left; 0 when the answer carried no RRSIG */
 	struct dg_dns_rr *rrs; /**< records of qtype owned by canonical, at most DG_DNS_MAX_RRS */
 	size_t n_rrs;
 	size_t n_skipped;  /**< records of the RRset not in rrs (malformed rdata or over cap) */

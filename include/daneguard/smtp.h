@@ -243,7 +243,210 @@ const struct dg_smtp_ehlo_kw *dg_smtp_ehlo_find(const struct dg_smtp_ehlo *ehlo,
 const char *dg_smtp_ext_name(unsigned ext);
 
 /* ======================================================================== */
-/* SMTP client session (to be added by the session module)                 */
+/* SMTP STARTTLS probe: client session state machine                       */
+/* (lib/smtp/smtp_session.c, smtp_probe.c, smtp_tls.c)                     */
 /* ======================================================================== */
+
+/*
+ * One asynchronous connection to one server address that collects what a
+ * DANE check needs: banner, EHLO keywords, STARTTLS, the TLS handshake
+ * (version, cipher, peer key, signature algorithm) and the peer chain, then
+ * EHLO again and QUIT. It never sends MAIL, RCPT or DATA. Certificates are
+ * NOT verified during the handshake (SSL_VERIFY_NONE); the chain is handed
+ * to the caller for DANE verification (SPEC OSSL-7, second form). Contract,
+ * states and limits: docs/internals/smtp-session.md.
+ */
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+struct event_base;
+
+/** An SMTP probe in progress (opaque). */
+struct dg_smtp_probe;
+
+/** Which server certificate to ask for. */
+enum dg_smtp_keytype {
+	DG_SMTP_KEY_ANY = 0, /**< no restriction */
+	DG_SMTP_KEY_ECDSA,   /**< ECDSA-only signature algorithms and aECDSA TLS 1.2 suites */
+	DG_SMTP_KEY_RSA      /**< RSA-PSS/PKCS#1 signature algorithms and aRSA TLS 1.2 suites */
+};
+
+/*
+ * Defaults set by dg_smtp_probe_opts_init() (one table in smtp_probe.c).
+ * RFC 5321 section 4.5.3.2 allows a 5 minute greeting wait; a checker waits less.
+ */
+#define DG_SMTP_PROBE_CONNECT_TIMEOUT_MS 10000u /**< TCP connect */
+#define DG_SMTP_PROBE_BANNER_TIMEOUT_MS 30000u  /**< 220 greeting */
+#define DG_SMTP_PROBE_CMD_TIMEOUT_MS 30000u     /**< reply to EHLO, HELO, STARTTLS */
+#define DG_SMTP_PROBE_TLS_TIMEOUT_MS 30000u     /**< TLS handshake */
+#define DG_SMTP_PROBE_QUIT_TIMEOUT_MS 2000u     /**< wait for 221 after QUIT */
+#define DG_SMTP_PROBE_TOTAL_TIMEOUT_MS 120000u  /**< whole probe */
+
+/** Most certificates of the peer chain kept in a result. */
+#define DG_SMTP_PROBE_CHAIN_MAX 32
+/** Largest transcript kept (bytes); then a truncation line ends it. */
+#define DG_SMTP_PROBE_TRANSCRIPT_MAX 65536
+
+/** Options of one probe; initialise with dg_smtp_probe_opts_init(). */
+struct dg_smtp_probe_opts {
+	const char *addr;             /**< numeric IPv4 or IPv6 text, no DNS (borrowed, copied) */
+	uint16_t port;                /**< TCP port, 25 by default */
+	const char *sni;              /**< SNI HostName = TLSA base domain (SPEC TLS-3), or NULL
+	                                   for none (borrowed, copied) */
+	const char *helo;             /**< EHLO/HELO argument (borrowed, copied); default
+	                                   "localhost" */
+	enum dg_smtp_keytype keytype; /**< certificate type to ask the server for */
+	SSL_CTX *ssl_ctx;             /**< client context (borrowed, up-ref'd while the probe
+	                                   lives); NULL: the probe makes one with
+	                                   dg_smtp_tls_ctx_new(). Pass a shared one when
+	                                   probing many hosts */
+	unsigned connect_timeout_ms;  /**< each stage's deadline (0 = the default) */
+	unsigned banner_timeout_ms;
+	unsigned cmd_timeout_ms;
+	unsigned tls_timeout_ms;
+	unsigned quit_timeout_ms;
+	unsigned total_timeout_ms; /**< overall deadline from dg_smtp_probe_start() */
+	bool transcript;           /**< keep a "C: "/"S: "/"TLS: " transcript */
+	const char *log_id;        /**< id first on each log line (borrowed, copied, at most
+	                                31 bytes); NULL: a process-wide counter */
+	const struct dg_log *log;  /**< logger (borrowed, must outlive the probe); NULL:
+	                                dg_log_global() */
+};
+
+/** How a probe ended. Only DG_SMTP_PROBE_TLS_OK means the TLS session and EHLO worked. */
+enum dg_smtp_probe_outcome {
+	DG_SMTP_PROBE_TLS_OK = 0,       /**< STARTTLS, handshake and EHLO over TLS done */
+	DG_SMTP_PROBE_CONNECT_FAILED,   /**< TCP connect failed (refused, unreachable) */
+	DG_SMTP_PROBE_TIMEOUT,          /**< a stage deadline or the total deadline passed */
+	DG_SMTP_PROBE_REJECTED,         /**< 4xx/5xx banner, EHLO 4xx, EHLO 5xx + HELO
+	                                     failing, or EHLO after TLS failing */
+	DG_SMTP_PROBE_NO_STARTTLS,      /**< STARTTLS not advertised, or only HELO worked
+	                                     (SPEC TLS-1) */
+	DG_SMTP_PROBE_STARTTLS_REFUSED, /**< STARTTLS answered with other than 220 (SPEC TLS-1) */
+	DG_SMTP_PROBE_TLS_FAILED,       /**< TLS handshake failed (SPEC TLS-2) */
+	DG_SMTP_PROBE_PROTOCOL          /**< malformed or oversized reply, unexpected close,
+	                                     cleartext after 220 to STARTTLS */
+};
+
+/** Stages in order; also the states of the session state machine. */
+enum dg_smtp_probe_stage {
+	DG_SMTP_STAGE_CONNECT = 0,
+	DG_SMTP_STAGE_BANNER,
+	DG_SMTP_STAGE_EHLO,
+	DG_SMTP_STAGE_HELO, /**< only after EHLO got 5xx */
+	DG_SMTP_STAGE_STARTTLS,
+	DG_SMTP_STAGE_TLS_HANDSHAKE,
+	DG_SMTP_STAGE_EHLO_TLS,
+	DG_SMTP_STAGE_QUIT,
+	DG_SMTP_STAGE_DONE
+};
+
+/**
+ * What a probe found. Handed to the callback, borrowed for the call; take
+ * pieces with dg_smtp_probe_result_take_chain() / _take_transcript() or
+ * copy them. TLS fields are filled whenever the handshake completed
+ * (tls_done), whatever the final outcome.
+ */
+struct dg_smtp_probe_result {
+	enum dg_smtp_probe_outcome outcome;
+	enum dg_smtp_probe_stage stage; /**< stage reached (DONE on success) or where it failed */
+	char reason[DG_ERR_MSG_MAX];    /**< "127.0.5.1:25: STARTTLS refused: 454 4.7.0 ..." */
+	char peer[64];                  /**< "192.0.2.1:25" or "[2001:db8::1]:25" */
+	int reply_code;                 /**< last SMTP reply code, 0 if none */
+	char *banner;                   /**< first banner line, escaped printable; NULL if none */
+	bool ehlo_ok;                   /**< the cleartext EHLO got 250; ehlo is valid */
+	bool helo_used;                 /**< EHLO got 5xx and HELO was tried */
+	struct dg_smtp_ehlo ehlo;       /**< cleartext EHLO keywords */
+	bool starttls_offered;          /**< STARTTLS was in the cleartext EHLO reply */
+	bool tls_done;                  /**< the TLS handshake completed */
+	char tls_version[16];           /**< "TLSv1.3", "" before the handshake */
+	char cipher[64];                /**< OpenSSL cipher name */
+	char peer_key[32];              /**< "ECDSA P-256", "RSA 2048", "Ed25519" */
+	int peer_key_bits;              /**< key size in bits, 0 if unknown */
+	char sigalg[64];                /**< server signature: "ECDSA+SHA256", "RSA-PSS+SHA256";
+	                                     "" when not known (TLS 1.0/1.1) */
+	STACK_OF(X509) *chain;          /**< peer chain as sent, leaf first, at most
+	                                     DG_SMTP_PROBE_CHAIN_MAX; NULL if no handshake */
+	bool chain_truncated;           /**< the server sent more certificates */
+	bool ehlo_tls_ok;               /**< EHLO after TLS got 250; ehlo_tls is valid */
+	struct dg_smtp_ehlo ehlo_tls;   /**< EHLO keywords inside TLS */
+	char *transcript;               /**< NULL unless opts.transcript */
+	uint64_t connect_ms;            /**< TCP connect time, 0 if not connected */
+	uint64_t total_ms;              /**< start to end of the probe */
+};
+
+/**
+ * Receives the result of a probe, exactly once unless the probe was
+ * cancelled. The probe frees itself when the callback returns: the handle
+ * must not be used afterwards (dg_smtp_probe_cancel() inside the callback is
+ * allowed and does nothing more).
+ * @param arg the argument given to dg_smtp_probe_start() (borrowed)
+ * @param res the result (borrowed for the call; take or copy what you keep)
+ */
+typedef void dg_smtp_probe_cb(void *arg, struct dg_smtp_probe_result *res);
+
+/**
+ * Fill @p o with the defaults (DG_SMTP_PROBE_*_TIMEOUT_MS, port 25, helo
+ * "localhost", no SNI, DG_SMTP_KEY_ANY, no transcript, addr NULL).
+ * @param o options to initialise (borrowed)
+ */
+void dg_smtp_probe_opts_init(struct dg_smtp_probe_opts *o);
+
+/**
+ * Start a probe on @p base. The callback never runs before this returns.
+ * @param base event loop (borrowed, must outlive the probe)
+ * @param opts options (borrowed; strings copied, ssl_ctx up-ref'd)
+ * @param cb   result callback, not NULL
+ * @param arg  passed to @p cb (borrowed)
+ * @param out  set to the probe handle (owned by the probe itself: it is
+ *             freed after the callback returns or by dg_smtp_probe_cancel())
+ * @param err  error detail (may be NULL)
+ * @return DG_OK; DG_E_CONFIG for a bad address, port, HELO name or SNI;
+ *         DG_E_INTERNAL if libevent or OpenSSL fails. Connection failures
+ *         are not errors: they arrive through the callback.
+ */
+enum dg_status dg_smtp_probe_start(struct event_base *base, const struct dg_smtp_probe_opts *opts,
+                                   dg_smtp_probe_cb *cb, void *arg, struct dg_smtp_probe **out,
+                                   struct dg_err *err);
+
+/**
+ * Stop a probe: no callback after this. Safe inside any callback, including
+ * the probe's own (the memory is then released after the callback returns).
+ * @param p probe (taken), may be NULL; must not be used afterwards
+ */
+void dg_smtp_probe_cancel(struct dg_smtp_probe *p);
+
+/**
+ * Take the peer chain out of a result.
+ * @param res result (borrowed); res->chain is NULL afterwards
+ * @return the chain (leaf first) or NULL; the caller frees it with
+ *         sk_X509_pop_free(chain, X509_free)
+ */
+STACK_OF(X509) *dg_smtp_probe_result_take_chain(struct dg_smtp_probe_result *res);
+
+/**
+ * Take the transcript out of a result.
+ * @param res result (borrowed); res->transcript is NULL afterwards
+ * @return NUL-terminated text or NULL; the caller frees it with free()
+ */
+char *dg_smtp_probe_result_take_transcript(struct dg_smtp_probe_result *res);
+
+/** @return "tls-ok", "connect-failed", "timeout", ... (static) */
+const char *dg_smtp_probe_outcome_str(enum dg_smtp_probe_outcome outcome);
+
+/** @return "connect", "banner", "ehlo", ... (static) */
+const char *dg_smtp_probe_stage_str(enum dg_smtp_probe_stage stage);
+
+/**
+ * Create the default client context used when opts.ssl_ctx is NULL:
+ * TLS 1.0 or later (SPEC TLS-4; security level 0 because OpenSSL 3 refuses
+ * TLS < 1.2 above it), no anonymous or NULL suites (SPEC TLS-5),
+ * SSL_VERIFY_NONE (the chain is verified later, SPEC OSSL-7), no session
+ * cache (SPEC TLS-7).
+ * @param err error detail (may be NULL)
+ * @return new context, the caller frees it with SSL_CTX_free(); NULL on
+ *         failure (DG_E_TLS in @p err)
+ */
+SSL_CTX *dg_smtp_tls_ctx_new(struct dg_err *err);
 
 #endif /* DANEGUARD_SMTP_H */

@@ -315,6 +315,17 @@ static void skip_record(struct dg_dns_answer *ans, const char *why)
 		ans->skip_reason = dg_xstrdup(why);
 }
 
+/** RRSIG RDATA: type covered (2), algorithm (1), labels (1), original TTL (4): the
+ *  signed, undecremented TTL of the RRset (RFC 4034 3.1.4), whatever caches did since. */
+static void rrsig_orig_ttl(struct dg_dns_answer *ans, const uint8_t *rd, uint16_t qtype)
+{
+	uint16_t covered = (uint16_t)(rd[0] << 8 | rd[1]);
+	uint32_t ttl = (uint32_t)rd[4] << 24 | (uint32_t)rd[5] << 16 | (uint32_t)rd[6] << 8 | rd[7];
+
+	if (covered == qtype && (ans->orig_ttl_s == 0 || ttl < ans->orig_ttl_s))
+		ans->orig_ttl_s = ttl_clamp(ttl);
+}
+
 /** Walk the answer section again and keep the records of qtype owned by the canonical name. */
 static void collect_rrs(struct dns_parser *ps)
 {
@@ -327,6 +338,9 @@ static void collect_rrs(struct dns_parser *ps)
 	c.off = ps->an_off;
 	for (unsigned i = 0; i < ps->counts[1] && dg_cursor_ok(&c); i++) {
 		rr_read_header(&c, &rr);
+		if (rr.type == DG_DNS_T_RRSIG && rr.rdlen >= 8 && dg_cursor_ok(&c) &&
+		    strcmp(rr.owner, ps->canon) == 0)
+			rrsig_orig_ttl(ans, c.p + rr.rdoff, ps->qtype);
 		if (rr.type != ps->qtype || rr.rclass != DNS_CLASS_IN ||
 		    strcmp(rr.owner, ps->canon) != 0)
 			continue;

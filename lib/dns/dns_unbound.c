@@ -45,6 +45,10 @@ static void ub_done_cb(void *arg, int rcode, void *pkt, int len, int sec, char *
                        int was_ratelimited);
 static enum dg_status ta_check_file(const char *path, struct dg_err *err);
 static enum dg_status fwd_check(const char *fwd, struct dg_err *err);
+/* RFC 6761 special-use names served locally by default, released for a private root
+ * ("nodefault" is not honoured through ub_ctx_set_option; "transparent" is). */
+static const char *const dns_private_tlds[] = {"test. transparent", "invalid. transparent"};
+
 static enum dg_status ub_option(struct ub_ctx *ctx, const char *opt, const char *val,
                                 struct dg_err *err);
 
@@ -149,6 +153,11 @@ enum dg_status dns_unbound_setup(struct dg_dns *dns, const struct dg_dns_opts *o
 		if (r != 0)
 			return dg_err_set(err, DG_E_CONFIG, "trust anchor %s: %s", opts->ta_file,
 			                  ub_strerror(r));
+		/* A private root (own trust anchor) is a private namespace: the RFC 6761
+		 * names that unbound otherwise answers locally with NXDOMAIN are real there. */
+		for (size_t i = 0; i < sizeof(dns_private_tlds) / sizeof(dns_private_tlds[0]); i++)
+			if ((st = ub_option(ctx, "local-zone:", dns_private_tlds[i], err)) != DG_OK)
+				return st;
 	} else {
 		for (size_t i = 0; i < sizeof(dns_root_ds) / sizeof(dns_root_ds[0]); i++) {
 			r = ub_ctx_add_ta(ctx, dns_root_ds[i]);

@@ -92,6 +92,8 @@ class Session:
                     continue
                 await self.reply("220 2.0.0 Ready to start TLS\r\n")
                 if self.kind == "tlsfail":
+                    # answer the ClientHello with bytes that are no TLS record
+                    await asyncio.wait_for(self.reader.read(1), IDLE_S)
                     self.writer.write(b"this is not a TLS server hello\r\n" * 4)
                     await self.writer.drain()
                     return

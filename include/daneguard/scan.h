@@ -1,0 +1,215 @@
+/*
+ * daneguard/scan.h - the engine: check mail domains as a DANE-validating sender
+ * sees them (RFC 7672), one domain or a hundred thousand, on one event loop.
+ *
+ * A struct dg_engine owns the DNS context (one libunbound context for the run),
+ * the DANE verification context and a table of TLS probes shared by every domain
+ * of the run: each (address, port, SNI, key type) is probed once, and the chain
+ * it returned is re-verified per domain with that domain's reference identifiers
+ * (SPEC AUTH-5), so `scan` and `check` are the same code.
+ *
+ * dg_engine_check() starts one domain; its callback receives the struct
+ * dg_domain_result and owns it from then on.
+ * Verdicts are data (STYLE section 4): a bogus domain is a successful check.
+ */
+#ifndef DANEGUARD_SCAN_H
+#define DANEGUARD_SCAN_H
+
+#include <daneguard/dane.h>
+#include <daneguard/dns.h>
+#include <daneguard/err.h>
+#include <daneguard/tlsa.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct event_base;
+struct dg_engine;
+
+#define DG_MAX_REASONS 12  /**< reasons kept per domain, host or address */
+#define DG_MAX_ADDRS 16    /**< addresses probed per MX host (A + AAAA) */
+#define DG_MAX_CHAIN 10    /**< certificates described per chain */
+
+/** Domain verdicts (issue #3 contract; SPEC section 13 per-domain codes). */
+enum dg_verdict {
+	DG_VERDICT_DANE_OK = 0,  /**< every MX host DANE-verified, MX RRset secure */
+	DG_VERDICT_DANE_PARTIAL, /**< some hosts verified, others opportunistic or down */
+	DG_VERDICT_DANE_FAIL,    /**< a host with usable TLSA fails: DANE senders defer */
+	DG_VERDICT_NO_DANE,      /**< no host DANE-protected (or the MX RRset is insecure) */
+	DG_VERDICT_DNSSEC_BOGUS, /**< a lookup a sender needs fails validation */
+	DG_VERDICT_TEMP_FAIL,    /**< lookups or connections failed temporarily */
+	DG_VERDICT_NULL_MX       /**< RFC 7505 null MX: the domain accepts no mail */
+};
+
+/** Per-host (and per-address) status (issue #3 contract; SPEC section 13). */
+enum dg_host_status {
+	DG_HOST_VERIFIED = 0,
+	DG_HOST_TLSA_MISMATCH,    /**< every authentication failure; code tells which */
+	DG_HOST_STARTTLS_MISSING, /**< TLSA present, STARTTLS not offered or refused */
+	DG_HOST_TLS_FAILED,       /**< TLSA present, TLS handshake failed */
+	DG_HOST_TLSA_UNUSABLE,    /**< secure TLSA, all records unusable: encrypt only */
+	DG_HOST_NO_TLSA,          /**< secure denial (or insecure TLSA): pre-DANE TLS */
+	DG_HOST_INSECURE,         /**< address records insecure: DANE does not apply */
+	DG_HOST_BOGUS,            /**< an address or TLSA lookup failed validation */
+	DG_HOST_UNREACHABLE,      /**< no address, or no connection could be made */
+	DG_HOST_DNS_ERROR         /**< SERVFAIL/timeout on an address or TLSA lookup */
+};
+
+/** Which certificate a probe asked the server for. */
+enum dg_probe_key {
+	DG_PROBE_KEY_ANY = 0, /**< whatever the server prefers */
+	DG_PROBE_KEY_ECDSA,
+	DG_PROBE_KEY_RSA
+};
+
+/** What one DNS lookup gave, for the report. Strings live in the result's arena. */
+struct dg_rrset_info {
+	bool done;                     /**< the lookup was made */
+	const char *name;              /**< query name */
+	enum dg_dns_security security;
+	enum dg_dns_outcome outcome;
+	uint32_t ttl_s;             /**< TTL as received (a cache may have counted it down) */
+	uint32_t orig_ttl_s;        /**< TTL the zone publishes (RRSIG original TTL), 0 unknown */
+	const char *canonical;         /**< after CNAMEs, NULL if none were followed */
+	const char *why;               /**< why_bogus or the failure reason, NULL if none */
+};
+
+/** A list of human sentences (STYLE section 4: never a failure without its reason). */
+struct dg_reasons {
+	const char *text[DG_MAX_REASONS];
+	size_t n;
+};
+
+/** One TLS connection attempt to one address, and the DANE verdict on its chain. */
+struct dg_probe_report {
+	enum dg_probe_key key;
+	bool done;
+	int outcome;                /**< enum dg_probe_outcome of smtp.h */
+	const char *stage;          /**< where it stopped ("connect", "starttls", ...) */
+	int stage_id;               /**< enum dg_smtp_probe_stage of smtp.h */
+	const char *sni;            /**< SNI sent, NULL if none */
+	const char *error;          /**< sentence, NULL on success */
+	const char *tls_version, *cipher, *peer_key;
+	struct dg_cert_info chain[DG_MAX_CHAIN];
+	size_t n_chain;
+	bool verified;              /**< DANE authentication succeeded */
+	bool dane_checked;          /**< a DANE verification was run on this chain */
+	int dane_fail;              /**< enum dg_dane_fail of dane.h */
+	bool agility;               /**< only a weaker digest matched (SPEC AUTH-7) */
+	int depth;                  /**< 0 EE match, >0 TA depth, -1 none */
+	long matched_index;         /**< index into the host's TLSA set, -1 none */
+	const char *peername;       /**< reference identifier matched (DANE-TA) */
+	const char *dane_reason;    /**< DANE verification sentence */
+	int days_ok;                /**< --days: 1 still verifies then, 0 not, -1 not asked */
+	const char *days_reason;
+	const char *transcript;     /**< -v only */
+	bool absent_key_type;       /**< a forced key type the server does not have */
+};
+
+/** One address of one MX host. */
+struct dg_addr_result {
+	char addr[46];
+	int family;                 /**< 4 or 6 */
+	enum dg_host_status status;
+	const char *code;           /**< SPEC section 13 host code */
+	struct dg_reasons reasons;
+	struct dg_probe_report probes[3]; /**< ANY, then the other key type */
+	size_t n_probes;
+};
+
+/** One MX host (or the implicit MX). */
+struct dg_host_result {
+	const char *name;           /**< MX target as published ("." never appears) */
+	const char *expanded;       /**< CNAME-expanded name, NULL if not an alias */
+	uint16_t preference;
+	bool implicit;              /**< the domain itself (no MX RRset, SPEC MX-8) */
+	struct dg_rrset_info a, aaaa, cname, tlsa;
+	const char *tlsa_base;      /**< TLSA base domain, NULL if none (SPEC HOST-5..9) */
+	struct dg_tlsa_set *tlsa_set; /**< secure TLSA RRset, NULL if none (owned) */
+	struct dg_tlsa_summary tlsa_summary;
+	struct dg_tlsa_advice advice; /**< publishing advice for this host (owned) */
+	const char *ref_ids[4];     /**< DANE-TA reference identifiers (SPEC AUTH-5) */
+	size_t n_ref_ids;
+	enum dg_host_status status;
+	const char *code;
+	struct dg_reasons reasons;
+	struct dg_addr_result *addrs;
+	size_t n_addrs;
+};
+
+/** The result of checking one domain. */
+struct dg_domain_result {
+	const char *domain;         /**< normalized next-hop domain */
+	enum dg_verdict verdict;
+	const char *code;           /**< SPEC section 13 domain code */
+	struct dg_rrset_info mx;
+	bool mx_secure;
+	bool null_mx;
+	bool implicit_mx;
+	struct dg_reasons reasons;
+	struct dg_host_result *hosts;
+	size_t n_hosts;
+	time_t checked_at;          /**< wall clock at start */
+	uint64_t elapsed_ms;
+	void *arena;                /**< struct dg_arena holding the strings (owned) */
+};
+
+/** Engine options; dg_engine_opts_init() sets the documented defaults. */
+struct dg_engine_opts {
+	struct dg_dns_opts dns;     /**< resolver options (trust anchor, forwarders, ...) */
+	uint16_t port;              /**< SMTP port, 25 (SPEC HOST-8) */
+	const char *helo;           /**< EHLO name */
+	unsigned timeout_ms;        /**< each wait: connect, banner, command, handshake */
+	bool ipv4, ipv6;            /**< address families to look up and probe */
+	bool both_key_types;        /**< also probe the key type the server did not prefer */
+	bool transcript;            /**< keep SMTP/TLS transcripts (-v) */
+	int days;                   /**< also verify N days ahead; -1 = not asked */
+	unsigned max_probes;        /**< TLS probes in flight at once */
+	bool probe_non_dane;        /**< probe hosts without DANE too (STARTTLS, chain) */
+};
+
+/**
+ * Called once per dg_engine_check(), from the event loop.
+ * @param res the result (taken: free it with dg_domain_result_free())
+ */
+typedef void dg_engine_cb(void *arg, struct dg_domain_result *res);
+
+/** Set defaults: port 25, timeout 10 s, both families, both key types, days -1. */
+void dg_engine_opts_init(struct dg_engine_opts *opts);
+
+/**
+ * Create an engine on @p base.
+ * @param base event loop (borrowed; must outlive the engine)
+ * @param opts options (copied; strings borrowed for the engine's life)
+ * @param dns a DNS context to use instead of creating one (taken), or NULL
+ * @param out the engine, freed with dg_engine_free()
+ * @return DG_OK, or DG_E_CONFIG (bad trust anchor, bad forwarder) with @p err filled
+ */
+enum dg_status dg_engine_new(struct event_base *base, const struct dg_engine_opts *opts,
+			     struct dg_dns *dns, struct dg_engine **out, struct dg_err *err);
+
+/** Free the engine; checks still running are cancelled without callbacks. NULL ok. */
+void dg_engine_free(struct dg_engine *eng);
+
+/**
+ * Start checking @p domain. The callback runs once, from the event loop.
+ * @param domain next-hop domain (copied); validated with dg_name_is_valid()
+ * @return DG_OK, or DG_E_PARSE for a malformed name (no callback then)
+ */
+enum dg_status dg_engine_check(struct dg_engine *eng, const char *domain, dg_engine_cb *cb,
+			       void *arg, struct dg_err *err);
+
+/** Number of checks still running. */
+size_t dg_engine_pending(const struct dg_engine *eng);
+
+/** Free a result handed to a dg_engine_cb. NULL ok. */
+void dg_domain_result_free(struct dg_domain_result *res);
+
+/** Stable names used in JSON: "dane-ok", "verified", "ecdsa", ... */
+const char *dg_verdict_str(enum dg_verdict v);
+const char *dg_host_status_str(enum dg_host_status s);
+const char *dg_probe_key_str(enum dg_probe_key k);
+
+#endif /* DANEGUARD_SCAN_H */

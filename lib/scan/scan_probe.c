@@ -1,0 +1,265 @@
+/*
+ * scan_probe.c - the table of TLS probes shared by every domain of a run.
+ *
+ * Internal: scan_probe_request, scan_probe_table_free, scan_probe_forget_check.
+ * Each (address, port, SNI, key type) is probed at most once per engine; later
+ * requests join the waiters of a running probe or get the stored outcome on
+ * the next loop turn. The chain is kept so that each domain re-verifies it with
+ * its own TLSA set and reference identifiers (SPEC AUTH-5). At most
+ * opts.max_probes run at once; the rest wait in FIFO order.
+ *
+ * Ownership: the engine owns every entry; waiters point at scan_addr objects
+ * owned by their check, removed by scan_probe_forget_check() on abort.
+ */
+#include "scan_int.h"
+
+#include <event2/event.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct scan_probe *probe_find(struct dg_engine *eng, const char *key, size_t *bucket);
+static void probe_run_queue(struct dg_engine *eng);
+static void probe_start(struct scan_probe *p);
+static void probe_done(void *arg, struct dg_smtp_probe_result *res);
+static void probe_notify(struct scan_probe *p);
+static void probe_later_cb(evutil_socket_t fd, short what, void *arg);
+static size_t hash_str(const char *s);
+
+/* A waiter for a probe that is already done: answered on the next loop turn. */
+struct probe_later {
+	struct scan_probe *p;
+	struct scan_waiter w;
+	struct event *ev;
+	struct probe_later *next;
+};
+
+void scan_probe_request(struct dg_engine *eng, struct scan_addr *sa, size_t slot,
+			const char *addr, const char *sni, enum dg_probe_key key)
+{
+	char kbuf[512];
+	size_t b;
+	struct scan_probe *p;
+	struct scan_waiter *w;
+
+	snprintf(kbuf, sizeof(kbuf), "%s|%u|%s|%d", addr, (unsigned)eng->opts.port,
+		 sni ? sni : "", (int)key);
+	p = probe_find(eng, kbuf, &b);
+	if (p == NULL) {
+		p = dg_xcalloc(1, sizeof(*p));
+		p->key = dg_xstrdup(kbuf);
+		snprintf(p->addr, sizeof(p->addr), "%s", addr);
+		p->sni = sni ? dg_xstrdup(sni) : NULL;
+		p->keytype = key;
+		p->eng = eng;
+		p->state = SCAN_PROBE_QUEUED;
+		p->hnext = eng->probes[b];
+		eng->probes[b] = p;
+		if (eng->queue_tail != NULL)
+			eng->queue_tail->qnext = p;
+		else
+			eng->queue_head = p;
+		eng->queue_tail = p;
+	}
+	if (p->state == SCAN_PROBE_DONE) {
+		struct probe_later *l = dg_xcalloc(1, sizeof(*l));
+
+		l->p = p;
+		l->w.sa = sa;
+		l->w.slot = slot;
+		l->ev = event_new(eng->base, -1, 0, probe_later_cb, l);
+		l->next = eng->later;
+		eng->later = l;
+		event_active(l->ev, 0, 0);
+		return;
+	}
+	w = dg_xcalloc(1, sizeof(*w));
+	w->sa = sa;
+	w->slot = slot;
+	w->next = p->waiters;
+	p->waiters = w;
+	probe_run_queue(eng);
+}
+
+static struct scan_probe *probe_find(struct dg_engine *eng, const char *key, size_t *bucket)
+{
+	*bucket = hash_str(key) % SCAN_PROBE_BUCKETS;
+	for (struct scan_probe *p = eng->probes[*bucket]; p != NULL; p = p->hnext)
+		if (strcmp(p->key, key) == 0)
+			return p;
+	return NULL;
+}
+
+static void probe_run_queue(struct dg_engine *eng)
+{
+	while (eng->queue_head != NULL && eng->probes_running < eng->opts.max_probes) {
+		struct scan_probe *p = eng->queue_head;
+
+		eng->queue_head = p->qnext;
+		if (eng->queue_head == NULL)
+			eng->queue_tail = NULL;
+		p->qnext = NULL;
+		probe_start(p);
+	}
+}
+
+static void probe_start(struct scan_probe *p)
+{
+	struct dg_engine *eng = p->eng;
+	struct dg_smtp_probe_opts o;
+	struct dg_err err = {0};
+	static const enum dg_smtp_keytype kt[] = {DG_SMTP_KEY_ANY, DG_SMTP_KEY_ECDSA,
+						  DG_SMTP_KEY_RSA};
+
+	dg_smtp_probe_opts_init(&o);
+	o.addr = p->addr;
+	o.port = eng->opts.port;
+	o.sni = p->sni;
+	o.helo = eng->opts.helo;
+	o.keytype = kt[p->keytype];
+	o.ssl_ctx = dg_dane_ctx_ssl_ctx(eng->dane);
+	o.connect_timeout_ms = eng->opts.timeout_ms;
+	o.banner_timeout_ms = eng->opts.timeout_ms;
+	o.cmd_timeout_ms = eng->opts.timeout_ms;
+	o.tls_timeout_ms = eng->opts.timeout_ms;
+	o.total_timeout_ms = eng->opts.timeout_ms * 4;
+	o.transcript = eng->opts.transcript;
+	p->state = SCAN_PROBE_RUNNING;
+	eng->probes_running++;
+	if (dg_smtp_probe_start(eng->base, &o, probe_done, p, &p->probe, &err) != DG_OK) {
+		struct dg_smtp_probe_result res;
+
+		memset(&res, 0, sizeof(res));
+		res.outcome = DG_SMTP_PROBE_CONNECT_FAILED;
+		res.stage = DG_SMTP_STAGE_CONNECT;
+		snprintf(res.reason, sizeof(res.reason), "%s:%u: probe could not start: %.160s",
+			 p->addr, (unsigned)eng->opts.port, err.msg);
+		p->probe = NULL;
+		probe_done(p, &res);
+	}
+}
+
+static void probe_done(void *arg, struct dg_smtp_probe_result *res)
+{
+	struct scan_probe *p = arg;
+	struct dg_engine *eng = p->eng;
+
+	p->probe = NULL;
+	p->state = SCAN_PROBE_DONE;
+	eng->probes_running--;
+	p->outcome = res->outcome;
+	p->stage = res->stage;
+	p->reason = dg_xstrdup(res->reason);
+	p->tls_version = res->tls_done ? dg_xstrdup(res->tls_version) : NULL;
+	p->cipher = res->tls_done ? dg_xstrdup(res->cipher) : NULL;
+	p->peer_key = res->tls_done ? dg_xstrdup(res->peer_key) : NULL;
+	p->chain = dg_smtp_probe_result_take_chain(res);
+	p->transcript = dg_smtp_probe_result_take_transcript(res);
+	probe_notify(p);
+	probe_run_queue(eng);
+}
+
+static void probe_notify(struct scan_probe *p)
+{
+	struct scan_waiter *w = p->waiters;
+
+	p->waiters = NULL;
+	while (w != NULL) {
+		struct scan_waiter *next = w->next;
+
+		scan_addr_probe_done(w->sa, w->slot, p);
+		free(w);
+		w = next;
+	}
+}
+
+static void probe_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe_later *l = arg;
+	struct dg_engine *eng = l->p->eng;
+
+	(void)fd;
+	(void)what;
+	for (struct probe_later **pp = &eng->later; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	event_free(l->ev);
+	scan_addr_probe_done(l->w.sa, l->w.slot, l->p);
+	free(l);
+}
+
+/* A check is aborted: drop its waiters so no callback reaches freed memory. */
+void scan_probe_forget_check(struct dg_engine *eng, struct scan_check *chk)
+{
+	for (size_t b = 0; b < SCAN_PROBE_BUCKETS; b++)
+		for (struct scan_probe *p = eng->probes[b]; p != NULL; p = p->hnext)
+			for (struct scan_waiter **pw = &p->waiters; *pw != NULL;) {
+				if ((*pw)->sa->sh->chk == chk) {
+					struct scan_waiter *dead = *pw;
+
+					*pw = dead->next;
+					free(dead);
+				} else {
+					pw = &(*pw)->next;
+				}
+			}
+	for (struct probe_later **pl = &eng->later; *pl != NULL;) {
+		if ((*pl)->w.sa->sh->chk == chk) {
+			struct probe_later *dead = *pl;
+
+			*pl = dead->next;
+			event_free(dead->ev);
+			free(dead);
+		} else {
+			pl = &(*pl)->next;
+		}
+	}
+}
+
+void scan_probe_table_free(struct dg_engine *eng)
+{
+	while (eng->later != NULL) {
+		struct probe_later *l = eng->later;
+
+		eng->later = l->next;
+		event_free(l->ev);
+		free(l);
+	}
+	for (size_t b = 0; b < SCAN_PROBE_BUCKETS; b++) {
+		while (eng->probes[b] != NULL) {
+			struct scan_probe *p = eng->probes[b];
+
+			eng->probes[b] = p->hnext;
+			dg_smtp_probe_cancel(p->probe);
+			while (p->waiters != NULL) {
+				struct scan_waiter *w = p->waiters;
+
+				p->waiters = w->next;
+				free(w);
+			}
+			if (p->chain != NULL)
+				sk_X509_pop_free(p->chain, X509_free);
+			free(p->key);
+			free(p->sni);
+			free(p->reason);
+			free(p->tls_version);
+			free(p->cipher);
+			free(p->peer_key);
+			free(p->transcript);
+			free(p);
+		}
+	}
+}
+
+/* FNV-1a */
+static size_t hash_str(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
