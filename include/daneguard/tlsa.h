@@ -583,6 +583,21 @@ void dg_tlsa_set_advise(const struct dg_tlsa_set *set, struct dg_tlsa_advice *ad
  * @param chain chain as presented, leaf first (borrowed)
  * @param adv   list to append to (borrowed)
  */
+/**
+ * Advice on certificate lifetimes under DANE-TA (SPEC AUTH-4, RFC 7671 5.1): with usable
+ * 2 x x records the validity of the chain up to the trust anchor is enforced, so a
+ * certificate that has expired, or expires within @p warn_days of @p now, breaks
+ * delivery from DANE senders. Under DANE-EE only, dates do not matter (AUTH-2) and
+ * nothing is said. Code: "certificate-expiring" (warn), "certificate-expired" (error).
+ * @param set       set (borrowed)
+ * @param chain     chain as presented, leaf first (borrowed)
+ * @param now       current time
+ * @param warn_days how far ahead to look
+ * @param adv       list to append to (borrowed)
+ */
+void dg_tlsa_chain_expiry_advise(const struct dg_tlsa_set *set, STACK_OF(X509) * chain,
+				 time_t now, int warn_days, struct dg_tlsa_advice *adv);
+
 void dg_tlsa_set_advise_chain(const struct dg_tlsa_set *set, STACK_OF(X509) * chain,
                               struct dg_tlsa_advice *adv);
 

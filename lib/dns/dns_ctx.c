@@ -36,6 +36,7 @@ enum {
 static struct dns_entry *entry_find(struct dg_dns *dns, const char *name, uint16_t type);
 static struct dns_entry *entry_new(struct dg_dns *dns, const char *name, uint16_t type);
 static void entry_unref(struct dg_dns *dns, struct dns_entry *e);
+static void entry_destroy(struct dns_entry *e);
 static void entry_unlink(struct dg_dns *dns, struct dns_entry *e);
 static void entry_submit(struct dg_dns *dns, struct dns_entry *e);
 static void entry_finish(struct dg_dns *dns, struct dns_entry *e);
@@ -179,6 +180,12 @@ static void entry_unref(struct dg_dns *dns, struct dns_entry *e)
 		DG_PANIC("dns entry %s refcount underflow", e->name);
 	if (--e->refs > 0)
 		return;
+	entry_destroy(e);
+}
+
+/** Free an entry and its events and answer; its waiters are the caller's business. */
+static void entry_destroy(struct dns_entry *e)
+{
 	if (e->timer != NULL)
 		event_free(e->timer);
 	if (e->fake_ev != NULL)
@@ -556,13 +563,7 @@ static void dns_destroy(struct dg_dns *dns)
 				wnext = w->next;
 				free(w);
 			}
-			if (e->timer != NULL)
-				event_free(e->timer);
-			if (e->fake_ev != NULL)
-				event_free(e->fake_ev);
-			dg_dns_answer_cleanup(&e->ans);
-			free(e->name);
-			free(e);
+			entry_destroy(e);
 		}
 	}
 	dns_htab_cleanup(&dns->entries);

@@ -94,8 +94,15 @@ static void probe_report_fill(struct scan_addr *sa, struct dg_probe_report *pr,
 		    DG_OK)
 			pr->n_chain++;
 	}
-	if (sa->sh->dane != SCAN_DANE_NONE && p->chain != NULL && n > 0)
+	if (sa->sh->dane != SCAN_DANE_NONE && p->chain != NULL && n > 0) {
 		probe_verify(sa, pr, p->chain);
+		if (!sa->sh->chain_advised) { /* SPEC PUB-3, PUB-5, AUTH-4: once per host */
+			sa->sh->chain_advised = true;
+			dg_tlsa_set_advise_chain(sa->sh->h->tlsa_set, p->chain, &sa->sh->h->advice);
+			dg_tlsa_chain_expiry_advise(sa->sh->h->tlsa_set, p->chain, dg_clock_wall(),
+						    SCAN_EXPIRY_WARN_DAYS, &sa->sh->h->advice);
+		}
+	}
 }
 
 /* Verify a chain the way a DANE sender does, for this domain (SPEC AUTH-1..7). */

@@ -57,6 +57,7 @@ struct scan_probe {
 /* ---- the engine (scan_engine.c) ------------------------------------------------------ */
 
 #define SCAN_PROBE_BUCKETS 4096
+#define SCAN_EXPIRY_WARN_DAYS 21 /* advice: a DANE-TA chain certificate expires soon */
 
 struct dg_engine {
 	struct event_base *base;
@@ -105,6 +106,7 @@ struct scan_host {
 	size_t n_cands, cand_i;
 	enum scan_dane_state dane;
 	bool addr_secure;
+	bool chain_advised;          /* chain advice given (first chain seen) */
 	struct scan_addr *addrs;
 };
 

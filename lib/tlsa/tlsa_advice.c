@@ -379,3 +379,34 @@ void dg_tlsa_ttl_advise(uint32_t ttl_s, struct dg_tlsa_advice *adv)
 		           "for that long; an hour or two is fine",
 		           ttl_s, TTL_MAX_S);
 }
+
+void dg_tlsa_chain_expiry_advise(const struct dg_tlsa_set *set, STACK_OF(X509) * chain,
+				 time_t now, int warn_days, struct dg_tlsa_advice *adv)
+{
+	size_t ee = 0, ta = 0;
+	time_t soon = now + (time_t)warn_days * 86400;
+
+	count_dane(set, &ee, &ta);
+	if (ta == 0 || chain == NULL)
+		return;
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		const ASN1_TIME *na = X509_get0_notAfter(sk_X509_value(chain, i));
+		char subj[128] = "";
+
+		X509_NAME_oneline(X509_get_subject_name(sk_X509_value(chain, i)), subj,
+				  sizeof(subj));
+		if (X509_cmp_time(na, &now) < 0) {
+			advice_add(adv, "certificate-expired", "AUTH-4", DG_TLSA_SEV_ERROR, 0,
+				   "certificate at depth %d (%s) has expired: DANE-TA records "
+				   "enforce its validity, DANE senders reject the chain", i, subj);
+			return;
+		}
+		if (X509_cmp_time(na, &soon) < 0) {
+			advice_add(adv, "certificate-expiring", "AUTH-4", DG_TLSA_SEV_WARN, 0,
+				   "certificate at depth %d (%s) expires within %d days: under "
+				   "DANE-TA records its validity is enforced, renew it in time",
+				   i, subj, warn_days);
+			return;
+		}
+	}
+}
