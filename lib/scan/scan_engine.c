@@ -164,6 +164,11 @@ static void host_summarize(struct dg_host_result *h)
 	for (size_t i = 0; i < h->n_addrs; i++) {
 		const struct dg_reasons *ar = &h->addrs[i].reasons;
 
+		if (h->addrs[i].code == NULL) { /* never probed: the host's verdict holds */
+			h->addrs[i].status = h->status;
+			h->addrs[i].code = h->code;
+		}
+
 		for (size_t j = 0; j < ar->n && h->reasons.n < DG_MAX_REASONS; j++) {
 			bool dup = false;
 

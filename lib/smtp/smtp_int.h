@@ -54,6 +54,7 @@ struct dg_smtp_probe {
 	struct event *ev_total;  /* overall deadline */
 	struct event *ev_stage;  /* current stage deadline */
 	struct event *ev_defer;  /* delivers a failure found in start */
+	struct event *ev_ack;    /* quick ACK shortly after the TLS handshake */
 	struct bufferevent *bev; /* socket bev; later the TLS filter owning it */
 	SSL *ssl;                /* owned until the TLS filter takes it, then NULL */
 

@@ -387,6 +387,8 @@ static void probe_free(struct dg_smtp_probe *p)
 		SSL_free(p->ssl); /* only while no TLS filter has taken it */
 	if (p->bev != NULL)
 		bufferevent_free(p->bev); /* a TLS filter also frees its SSL and socket bev */
+	if (p->ev_ack != NULL)
+		event_free(p->ev_ack);
 	if (p->ev_defer != NULL)
 		event_free(p->ev_defer);
 	if (p->ev_stage != NULL)

@@ -35,12 +35,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 enum {
 	SESSION_READ_CHUNK = 4096, /* bytes moved from libevent to the parser at once */
 	SESSION_REPLY_SHOW = 160,  /* bytes of a reply line quoted in a reason */
-	SESSION_LINE_MAX = 600     /* longest command or transcript line built here */
+	SESSION_LINE_MAX = 600,    /* longest command or transcript line built here */
+	SESSION_ACK_DELAY_MS = 1   /* quick ACK this long after the handshake */
 };
 
 static void session_enter(struct dg_smtp_probe *p, enum dg_smtp_probe_stage state);
@@ -55,6 +58,7 @@ static void session_on_ehlo_tls(struct dg_smtp_probe *p, const struct dg_smtp_re
 static void session_start_tls(struct dg_smtp_probe *p);
 static void session_connected(struct dg_smtp_probe *p);
 static void session_tls_done(struct dg_smtp_probe *p);
+static void session_ack_cb(evutil_socket_t fd, short what, void *arg);
 static void session_io_failed(struct dg_smtp_probe *p, struct bufferevent *bev, short what);
 static void session_tls_failed(struct dg_smtp_probe *p, struct bufferevent *bev, short what);
 static void session_drain(struct dg_smtp_probe *p, struct bufferevent *bev);
@@ -103,9 +107,11 @@ enum dg_status dg_smtp_session_begin(struct dg_smtp_probe *p, struct dg_err *err
 	p->ev_total = evtimer_new(p->base, session_total_timeout_cb, p);
 	p->ev_stage = evtimer_new(p->base, session_stage_timeout_cb, p);
 	p->ev_defer = evtimer_new(p->base, session_defer_cb, p);
+	p->ev_ack = evtimer_new(p->base, session_ack_cb, p);
 	p->bev =
 	    bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (p->ev_total == NULL || p->ev_stage == NULL || p->ev_defer == NULL || p->bev == NULL)
+	if (p->ev_total == NULL || p->ev_stage == NULL || p->ev_defer == NULL || p->ev_ack == NULL ||
+	    p->bev == NULL)
 		return dg_err_set(err, DG_E_INTERNAL, "smtp probe %s: cannot create events",
 		                  p->res.peer);
 	bufferevent_setcb(p->bev, session_read_cb, NULL, session_event_cb, p);
@@ -386,10 +392,38 @@ static void session_connected(struct dg_smtp_probe *p)
 	}
 }
 
+/*
+ * After a TLS 1.3 handshake the server sends session tickets, then, once it has read
+ * our EHLO (which went out with our Finished), its reply. With Nagle on the server
+ * (Postfix's default) that reply waits for our ACK of the tickets, and the kernel
+ * delays that ACK by 40 ms because we have nothing more to send: every probe would
+ * stall 40 ms. So, just after our Finished and EHLO have left (a 1 ms timer), ask
+ * the kernel for quick ACKs: a pending ACK goes out at once, and the next segments
+ * are acknowledged without delay. Linux only; elsewhere this does nothing.
+ */
+static void session_ack_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dg_smtp_probe *p = arg;
+
+	(void)fd;
+	(void)what;
+#ifdef TCP_QUICKACK
+	int one = 1;
+
+	if (p->bev != NULL)
+		(void)setsockopt(bufferevent_getfd(p->bev), IPPROTO_TCP, TCP_QUICKACK, &one,
+				 sizeof(one));
+#else
+	(void)p;
+#endif
+}
+
 static void session_tls_done(struct dg_smtp_probe *p)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(p->bev);
 	char line[SESSION_LINE_MAX];
+
+	session_arm(p, p->ev_ack, SESSION_ACK_DELAY_MS);
 
 	dg_smtp_tls_capture(ssl, &p->res);
 	snprintf(line, sizeof(line),
