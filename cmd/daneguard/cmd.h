@@ -22,8 +22,60 @@ enum cmd_exit {
 	CMD_EXIT_WEAK = 2,     /**< no-dane, dane-partial or null-mx */
 	CMD_EXIT_TEMP = 3,     /**< temp-fail */
 	CMD_EXIT_USAGE = 64,   /**< bad command line, bad trust anchor or resolver */
+	CMD_EXIT_DATAERR = 65, /**< an input file is malformed (certificate, key) */
+	CMD_EXIT_NOINPUT = 66, /**< an input file cannot be read */
 	CMD_EXIT_INTERNAL = 70 /**< internal error */
 };
+
+/** Returned by the argument helpers when parsing goes on. */
+#define CMD_CONTINUE (-1)
+
+#include <daneguard/dane.h>
+#include <daneguard/dns.h>
+
+#include <stdint.h>
+
+/** What a one-shot networked command needs: a loop, a DNS and a DANE context. */
+struct cmd_net {
+	struct event_base *base;
+	struct dg_dns *dns;
+	struct dg_dane_ctx *dane;
+};
+
+/**
+ * Print "daneguard: <message> (see 'daneguard help CMD')" to stderr.
+ * @return CMD_EXIT_USAGE
+ */
+int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/**
+ * Parse option @p opt's value @p val as a number in [min, max].
+ * @return CMD_CONTINUE, or CMD_EXIT_USAGE after a one-line error
+ */
+int cmd_parse_num(const char *cmd, const char *opt, const char *val, uint32_t min, uint32_t max,
+		  uint32_t *out);
+
+/**
+ * Check that @p file (described as @p what, e.g. "certificate") is a readable file.
+ * @return CMD_CONTINUE, or CMD_EXIT_NOINPUT after a one-line error
+ */
+int cmd_check_readable(const char *what, const char *file);
+
+/**
+ * Create the loop, DNS (@p dns_opts) and DANE contexts.
+ * @return CMD_CONTINUE, CMD_EXIT_USAGE (bad trust anchor or resolver) or
+ *         CMD_EXIT_INTERNAL, after a one-line error; free with cmd_net_close()
+ */
+int cmd_net_open(struct cmd_net *net, const struct dg_dns_opts *dns_opts);
+
+/** Free what cmd_net_open() made. */
+void cmd_net_close(struct cmd_net *net);
+
+/** Run "daneguard tlsa" (generate, verify). @return exit code */
+int cmd_tlsa_main(int argc, char **argv);
+
+/** Print the complete help of "daneguard tlsa". */
+void cmd_tlsa_usage(FILE *out);
 
 /**
  * Run "daneguard check".
