@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev openssl libunbound-dev libevent-dev libjansson-dev libcmocka-dev libldns-dev
   libcurl4-openssl-dev libsqlite3-dev libpq-dev
-  nsd unbound ldnsutils postfix bind9-dnsutils iproute2 python3 procps bc
+  nsd unbound ldnsutils postfix bind9-dnsutils iproute2 python3 procps bc nginx knot
 )
 
 missing=()
@@ -44,7 +44,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 # Belt and braces: a distribution default unit could still have started one of
 # these through another path; stop only the system services the packages own.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  for svc in postfix nsd unbound; do
+  for svc in postfix nsd unbound nginx knot; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi

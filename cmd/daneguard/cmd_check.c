@@ -34,7 +34,17 @@
 #define CHECK_CONTINUE (-1) /* parse_args: go on and check */
 
 /* Long-only options. */
-enum { OPT_JSON = 256, OPT_RESOLVER, OPT_TA, OPT_PORT, OPT_TIMEOUT, OPT_HELO, OPT_DAYS };
+enum {
+	OPT_JSON = 256,
+	OPT_RESOLVER,
+	OPT_TA,
+	OPT_PORT,
+	OPT_TIMEOUT,
+	OPT_HELO,
+	OPT_DAYS,
+	OPT_CA_FILE,
+	OPT_NO_STS
+};
 
 struct check_cli {
 	bool json;
@@ -66,7 +76,7 @@ static int usage_error(const char *fmt, ...) DG_PRINTF(1, 2);
 static int parse_num(const char *opt, const char *val, uint32_t min, uint32_t max, uint32_t *out);
 static int parse_option(int c, struct check_cli *cli, char **argv);
 static int parse_args(int argc, char **argv, struct check_cli *cli);
-static int check_trust_anchor(const char *file);
+static int check_readable(const char *what, const char *file);
 static const char *name_why(const struct dg_err *err);
 static int validate_domains(const struct check_cli *cli);
 static void on_result(void *arg, struct dg_domain_result *res);
@@ -85,6 +95,9 @@ void cmd_check_usage(FILE *out)
 	    "Check each mail DOMAIN as a DANE-validating SMTP sender sees it (RFC 7672): the MX\n"
 	    "RRset and its DNSSEC status, every MX host's addresses and TLSA records, and a\n"
 	    "STARTTLS probe of every address whose certificate chain is verified against them.\n"
+	    "Also the domain's MTA-STS policy (RFC 8461) and TLS-RPT record (RFC 8460), and what a\n"
+	    "DANE sender, an MTA-STS sender and one doing both do with its mail. MTA-STS does not\n"
+	    "change the verdict or the exit status.\n"
 	    "\n"
 	    "options:\n"
 	    "  --json                 print JSON (schema daneguard/check/1): one object for one\n"
@@ -99,6 +112,10 @@ void cmd_check_usage(FILE *out)
 	    "  -6                     use IPv6 addresses only\n"
 	    "  --helo NAME            name sent with EHLO\n"
 	    "  --days N               also verify each chain as of N days from now, 0-3650\n"
+	    "  --ca-file FILE         PEM CA certificates for MTA-STS (the policy's HTTPS server\n"
+	    "                         and the MX hosts' certificates). Default: the system store\n"
+	    "  --no-mta-sts           do not look up or fetch MTA-STS policies (TLS-RPT is still\n"
+	    "                         looked up; senders are judged as without MTA-STS)\n"
 	    "  -v                     include the SMTP/TLS transcripts in the report\n"
 	    "  -h, --help             print this help and exit\n"
 	    "\n"
@@ -107,7 +124,7 @@ void cmd_check_usage(FILE *out)
 	    "  1   dane-fail or dnssec-bogus\n"
 	    "  2   no-dane, dane-partial or null-mx\n"
 	    "  3   temp-fail: the check could not complete\n"
-	    "  64  usage error: bad option, invalid domain, bad trust anchor or resolver\n"
+	    "  64  usage error: bad option, invalid domain, bad trust anchor, CA file or resolver\n"
 	    "  70  internal error\n"
 	    "\n"
 	    "example:\n"
@@ -155,7 +172,9 @@ static int parse_option(int c, struct check_cli *cli, char **argv)
 			                   CHECK_MAX_RESOLVERS);
 		cli->resolvers[cli->n_resolvers++] = optarg;
 		break;
-	case OPT_TA: cli->eo.dns.ta_file = optarg; return check_trust_anchor(optarg);
+	case OPT_TA: cli->eo.dns.ta_file = optarg; return check_readable("trust anchor", optarg);
+	case OPT_CA_FILE: cli->eo.ca_file = optarg; return check_readable("CA file", optarg);
+	case OPT_NO_STS: cli->eo.mta_sts = false; break;
 	case OPT_PORT:
 		if ((rc = parse_num("--port", optarg, 1, 65535, &v)) == CHECK_CONTINUE)
 			cli->eo.port = (uint16_t)v;
@@ -196,6 +215,8 @@ static int parse_args(int argc, char **argv, struct check_cli *cli)
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	    {"helo", required_argument, NULL, OPT_HELO},
 	    {"days", required_argument, NULL, OPT_DAYS},
+	    {"ca-file", required_argument, NULL, OPT_CA_FILE},
+	    {"no-mta-sts", no_argument, NULL, OPT_NO_STS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -218,20 +239,20 @@ static int parse_args(int argc, char **argv, struct check_cli *cli)
 	return validate_domains(cli);
 }
 
-/* The trust anchor must be a readable file before anything starts. */
-static int check_trust_anchor(const char *file)
+/* Trust anchor and CA file must be readable files before anything starts. */
+static int check_readable(const char *what, const char *file)
 {
 	struct stat st;
 	FILE *f = fopen(file, "r");
 
 	if (f == NULL) {
-		fprintf(stderr, "daneguard: cannot read trust anchor '%s': %s\n", file,
+		fprintf(stderr, "daneguard: cannot read %s '%s': %s\n", what, file,
 		        strerror(errno));
 		return CMD_EXIT_USAGE;
 	}
 	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
 		fclose(f);
-		fprintf(stderr, "daneguard: cannot read trust anchor '%s': not a regular file\n",
+		fprintf(stderr, "daneguard: cannot read %s '%s': not a regular file\n", what,
 		        file);
 		return CMD_EXIT_USAGE;
 	}

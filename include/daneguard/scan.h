@@ -18,7 +18,9 @@
 #include <daneguard/dane.h>
 #include <daneguard/dns.h>
 #include <daneguard/err.h>
+#include <daneguard/mtasts.h>
 #include <daneguard/tlsa.h>
+#include <daneguard/tlsrpt.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,6 +57,24 @@ enum dg_host_status {
 	DG_HOST_BOGUS,            /**< an address or TLSA lookup failed validation */
 	DG_HOST_UNREACHABLE,      /**< no address, or no connection could be made */
 	DG_HOST_DNS_ERROR         /**< SERVFAIL/timeout on an address or TLSA lookup */
+};
+
+/** A yes/no answer that may not have been tested (JSON true/false/null). */
+enum dg_tri { DG_TRI_NULL = 0, DG_TRI_NO, DG_TRI_YES };
+
+/** The MTA-STS policy as a sender would use it (SPEC STS-1..STS-4). */
+enum dg_sts_policy_status {
+	DG_STS_POLICY_ABSENT = 0,  /**< no valid _mta-sts TXT record: senders never fetch */
+	DG_STS_POLICY_VALID,       /**< fetched and parsed */
+	DG_STS_POLICY_FETCH_ERROR, /**< HTTP status, TLS/PKIX, redirect, timeout, oversize */
+	DG_STS_POLICY_INVALID      /**< the body fails the grammar */
+};
+
+/** What a sender does with the domain's mail (issue #5 "senders"). */
+enum dg_sender_action {
+	DG_SEND_AUTHENTICATED = 0, /**< delivers over TLS to an authenticated server */
+	DG_SEND_UNAUTHENTICATED,   /**< delivers opportunistically (or in testing mode) */
+	DG_SEND_DEFER              /**< does not deliver */
 };
 
 /** Which certificate a probe asked the server for. */
@@ -137,6 +157,39 @@ struct dg_host_result {
 	struct dg_reasons reasons;
 	struct dg_addr_result *addrs;
 	size_t n_addrs;
+	enum dg_tri mta_sts_match;  /**< matches a pattern of a valid policy (SPEC STS-6 1) */
+	enum dg_tri pkix_valid;     /**< certificate PKIX-valid for the MX name (STS-6 3);
+	                               tested in enforce and testing mode only */
+};
+
+/** MTA-STS of the domain (SPEC section 10). Strings live in the result's arena. */
+struct dg_sts_result {
+	bool checked;               /**< false with opts.mta_sts off (JSON null) */
+	enum dg_sts_txt_status txt;
+	const char *id;             /**< policy id of a valid TXT record, NULL otherwise */
+	enum dg_sts_policy_status policy;
+	bool has_policy;            /**< mode and max_age are set (policy valid) */
+	enum dg_sts_mode mode;
+	uint32_t max_age_s;
+	const char **mx;            /**< patterns of a valid policy */
+	size_t n_mx;
+	struct dg_reasons reasons;
+};
+
+/** TLS-RPT of the domain (SPEC RPT-1). */
+struct dg_tlsrpt_result {
+	bool checked;               /**< the lookup ran (JSON null otherwise) */
+	enum dg_tlsrpt_status status;
+	const char **rua;
+	size_t n_rua;
+	struct dg_reasons reasons;
+};
+
+/** What each kind of sender does (SPEC STS-7, STS-9; section 13). */
+struct dg_senders {
+	enum dg_sender_action dane;    /**< a DANE sender without MTA-STS */
+	enum dg_sender_action mta_sts; /**< an MTA-STS sender without DANE */
+	enum dg_sender_action both;    /**< DANE where usable TLSA exists, else MTA-STS */
 };
 
 /** The result of checking one domain. */
@@ -151,6 +204,9 @@ struct dg_domain_result {
 	struct dg_reasons reasons;
 	struct dg_host_result *hosts;
 	size_t n_hosts;
+	struct dg_sts_result mta_sts;
+	struct dg_tlsrpt_result tlsrpt;
+	struct dg_senders senders;
 	time_t checked_at;          /**< wall clock at start */
 	uint64_t elapsed_ms;
 	void *arena;                /**< struct dg_arena holding the strings (owned) */
@@ -168,6 +224,10 @@ struct dg_engine_opts {
 	int days;                   /**< also verify N days ahead; -1 = not asked */
 	unsigned max_probes;        /**< TLS probes in flight at once */
 	bool probe_non_dane;        /**< probe hosts without DANE too (STARTTLS, chain) */
+	bool mta_sts;               /**< look up and fetch MTA-STS policies (default on) */
+	const char *ca_file;        /**< PEM CAs for MTA-STS (HTTPS and MX certificates);
+	                               NULL: the system store */
+	uint16_t sts_port;          /**< HTTPS port of policy hosts, 443 */
 };
 
 /**
@@ -176,7 +236,8 @@ struct dg_engine_opts {
  */
 typedef void dg_engine_cb(void *arg, struct dg_domain_result *res);
 
-/** Set defaults: port 25, timeout 10 s, both families, both key types, days -1. */
+/** Set defaults: port 25, timeout 10 s, both families, both key types, days -1, MTA-STS on
+ *  with the system CA store. */
 void dg_engine_opts_init(struct dg_engine_opts *opts);
 
 /**
@@ -211,5 +272,9 @@ void dg_domain_result_free(struct dg_domain_result *res);
 const char *dg_verdict_str(enum dg_verdict v);
 const char *dg_host_status_str(enum dg_host_status s);
 const char *dg_probe_key_str(enum dg_probe_key k);
+/** "valid", "absent", "fetch-error", "invalid" */
+const char *dg_sts_policy_status_str(enum dg_sts_policy_status s);
+/** "deliver-authenticated", "deliver-unauthenticated", "defer" */
+const char *dg_sender_action_str(enum dg_sender_action a);
 
 #endif /* DANEGUARD_SCAN_H */

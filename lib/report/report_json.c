@@ -3,7 +3,8 @@
  *
  * Public: dg_report_json.
  *
- * The field names are the contract of issue #3 and docs/json.md; they are stable within schema
+ * The field names are the contract of issues #3 and #5 (mta_sts, tlsrpt, senders, and per host
+ * mta_sts_match, pkix_valid) and docs/json.md; they are stable within schema
  * version 1. Absent values are JSON null, never missing keys, except "days" (only when --days
  * was asked) and "transcript" (only when verbose and present). Strings that are not valid
  * UTF-8 are written escaped (dg_str_escape) rather than dropped.
@@ -35,6 +36,11 @@ static json_t *j_probe(const struct dg_host_result *host, const struct dg_probe_
 static json_t *j_addr(const struct dg_host_result *host, const struct dg_addr_result *a,
                       const struct dg_report_opts *opts);
 static json_t *j_host(const struct dg_host_result *host, const struct dg_report_opts *opts);
+static json_t *j_tri(enum dg_tri t);
+static json_t *j_strings(const char *const *s, size_t n);
+static json_t *j_mta_sts(const struct dg_sts_result *m);
+static json_t *j_tlsrpt(const struct dg_tlsrpt_result *t);
+static json_t *j_senders(const struct dg_senders *s);
 
 /* ---- jansson wrappers: NULL-safe, abort on allocation failure ---------------------------- */
 
@@ -299,6 +305,66 @@ static json_t *j_host(const struct dg_host_result *host, const struct dg_report_
 	j_set(o, "tlsa", j_tlsa(host));
 	j_set(o, "advice", j_advice(&host->advice));
 	j_set(o, "addresses", addrs);
+	j_set(o, "mta_sts_match", j_tri(host->mta_sts_match));
+	j_set(o, "pkix_valid", j_tri(host->pkix_valid));
+	return o;
+}
+
+/* ---- MTA-STS, TLS-RPT, senders (issue #5) -------------------------------------------------- */
+
+static json_t *j_tri(enum dg_tri t)
+{
+	return t == DG_TRI_NULL ? json_null() : json_boolean(t == DG_TRI_YES);
+}
+
+static json_t *j_strings(const char *const *s, size_t n)
+{
+	json_t *arr = j_new_array();
+
+	for (size_t i = 0; i < n; i++)
+		j_append(arr, j_str(s[i]));
+	return arr;
+}
+
+/* SPEC section 10; null when the stage did not run (--no-mta-sts). */
+static json_t *j_mta_sts(const struct dg_sts_result *m)
+{
+	json_t *o;
+
+	if (!m->checked)
+		return json_null();
+	o = j_new_object();
+	j_set(o, "txt", j_str(dg_sts_txt_status_str(m->txt)));
+	j_set(o, "id", j_str(m->id));
+	j_set(o, "policy", j_str(dg_sts_policy_status_str(m->policy)));
+	j_set(o, "mode", m->has_policy ? j_str(dg_sts_mode_str(m->mode)) : json_null());
+	j_set(o, "max_age", m->has_policy ? json_integer(m->max_age_s) : json_null());
+	j_set(o, "mx", j_strings(m->mx, m->n_mx));
+	j_set(o, "reasons", j_reasons(&m->reasons));
+	return o;
+}
+
+/* SPEC RPT-1 */
+static json_t *j_tlsrpt(const struct dg_tlsrpt_result *t)
+{
+	json_t *o;
+
+	if (!t->checked)
+		return json_null();
+	o = j_new_object();
+	j_set(o, "status", j_str(dg_tlsrpt_status_str(t->status)));
+	j_set(o, "rua", j_strings(t->rua, t->n_rua));
+	j_set(o, "reasons", j_reasons(&t->reasons));
+	return o;
+}
+
+static json_t *j_senders(const struct dg_senders *s)
+{
+	json_t *o = j_new_object();
+
+	j_set(o, "dane", j_str(dg_sender_action_str(s->dane)));
+	j_set(o, "mta_sts", j_str(dg_sender_action_str(s->mta_sts)));
+	j_set(o, "both", j_str(dg_sender_action_str(s->both)));
 	return o;
 }
 
@@ -326,5 +392,8 @@ json_t *dg_report_json(const struct dg_domain_result *res, const struct dg_repor
 	j_set(o, "checked_at", j_str(dg_report_time(res->checked_at, when, sizeof(when))));
 	j_set(o, "elapsed_ms", json_integer((json_int_t)res->elapsed_ms));
 	j_set(o, "hosts", hosts);
+	j_set(o, "mta_sts", j_mta_sts(&res->mta_sts));
+	j_set(o, "tlsrpt", j_tlsrpt(&res->tlsrpt));
+	j_set(o, "senders", j_senders(&res->senders));
 	return o;
 }

@@ -9,7 +9,9 @@
  *   AAAA, TLSA), TLSA base and reference identifiers, each TLSA record with its usability,
  *   the advice items; per address: status and reasons, each TLS probe, the certificate chain
  *   (subject, issuer, SPKI SHA-256, validity, names), the DANE outcome (which record matched
- *   at which depth, SPEC OSSL-8), the --days outcome, and with verbose the transcript.
+ *   at which depth, SPEC OSSL-8), the --days outcome, and with verbose the transcript;
+ *   then MTA-STS (TXT, policy, mode, patterns, per-host match and PKIX), TLS-RPT and what a
+ *   DANE, an MTA-STS and a dual sender do with the mail (issue #5).
  * Colour (ANSI) only when opts->color; it never changes the words.
  *
  * Ownership: the result is borrowed; nothing allocated here outlives a call.
@@ -53,6 +55,10 @@ static void t_transcript(const struct tctx *t, const char *text);
 static void t_addr(const struct tctx *t, const struct dg_host_result *host,
                    const struct dg_addr_result *a);
 static void t_host(const struct tctx *t, const struct dg_host_result *host);
+static const char *tri_words(enum dg_tri v);
+static void t_mta_sts(const struct tctx *t, const struct dg_domain_result *res);
+static void t_tlsrpt(const struct tctx *t, const struct dg_tlsrpt_result *r);
+static void t_senders(const struct tctx *t, const struct dg_senders *s);
 
 /* ---- primitives --------------------------------------------------------------------------- */
 
@@ -359,4 +365,60 @@ void dg_report_text(const struct dg_domain_result *res, const struct dg_report_o
 	     (unsigned long long)res->elapsed_ms);
 	for (size_t i = 0; i < res->n_hosts; i++)
 		t_host(&t, &res->hosts[i]);
+	t_mta_sts(&t, res);
+	t_tlsrpt(&t, &res->tlsrpt);
+	t_senders(&t, &res->senders);
+}
+
+/* ---- MTA-STS, TLS-RPT, senders -------------------------------------------------------------- */
+
+static const char *tri_words(enum dg_tri v)
+{
+	return v == DG_TRI_YES ? "yes" : v == DG_TRI_NO ? "no" : "not tested";
+}
+
+static void t_mta_sts(const struct tctx *t, const struct dg_domain_result *res)
+{
+	const struct dg_sts_result *m = &res->mta_sts;
+
+	if (!m->checked)
+		return;
+	fprintf(t->out, "\nMTA-STS\n");
+	t_kv(t, 2, "TXT", "%s%s%s", dg_sts_txt_status_str(m->txt), m->id != NULL ? ", id " : "",
+	     m->id != NULL ? m->id : "");
+	t_kv(t, 2, "policy", "%s", dg_sts_policy_status_str(m->policy));
+	if (m->has_policy) {
+		t_kv(t, 2, "mode", "%s", dg_sts_mode_str(m->mode));
+		t_kv(t, 2, "max_age", "%lu s", (unsigned long)m->max_age_s);
+	}
+	for (size_t i = 0; i < m->n_mx; i++)
+		t_kv(t, 2, i == 0 ? "mx patterns" : "", "%s", m->mx[i]);
+	for (size_t i = 0; i < res->n_hosts; i++) {
+		const struct dg_host_result *h = &res->hosts[i];
+
+		if (h->mta_sts_match != DG_TRI_NULL || h->pkix_valid != DG_TRI_NULL)
+			t_kv(t, 2, "MX host", "%s: matches a pattern %s, PKIX-valid %s", h->name,
+			     tri_words(h->mta_sts_match), tri_words(h->pkix_valid));
+	}
+	t_reasons(t, 2, &m->reasons);
+}
+
+static void t_tlsrpt(const struct tctx *t, const struct dg_tlsrpt_result *r)
+{
+	if (!r->checked)
+		return;
+	fprintf(t->out, "\nTLS-RPT\n");
+	t_kv(t, 2, "status", "%s", dg_tlsrpt_status_str(r->status));
+	for (size_t i = 0; i < r->n_rua; i++)
+		t_kv(t, 2, i == 0 ? "rua" : "", "%s", r->rua[i]);
+	t_reasons(t, 2, &r->reasons);
+}
+
+/* What each kind of sender does with the mail (SPEC STS-9). */
+static void t_senders(const struct tctx *t, const struct dg_senders *s)
+{
+	fprintf(t->out, "\nsenders\n");
+	t_kv(t, 2, "DANE", "%s", dg_sender_action_str(s->dane));
+	t_kv(t, 2, "MTA-STS", "%s", dg_sender_action_str(s->mta_sts));
+	t_kv(t, 2, "both", "%s", dg_sender_action_str(s->both));
 }

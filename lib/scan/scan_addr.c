@@ -54,6 +54,7 @@ void scan_addr_probe_done(struct scan_addr *sa, size_t slot, const struct scan_p
 		a->n_probes = slot + 1;
 	probe_report_fill(sa, pr, p);
 	if (slot == 0) {
+		sa->probe0 = p; /* the engine keeps it: its chain serves the MTA-STS check */
 		addr_decide_first(sa, pr);
 		next = other_key(pr->peer_key);
 		if (chk->eng->opts.both_key_types && sa->sh->dane == SCAN_DANE_USABLE &&

@@ -3,13 +3,15 @@
  *
  * Public: dg_engine_opts_init, dg_engine_new, dg_engine_free, dg_engine_check,
  * dg_engine_pending, dg_domain_result_free, dg_verdict_str, dg_host_status_str,
- * dg_probe_key_str.
+ * dg_probe_key_str, dg_sts_policy_status_str, dg_sender_action_str.
  * Internal: scan_hold/scan_release (completion counting), scan_strdup,
  * scan_reason, scan_rrset_set.
  *
  * Ownership: the engine owns the DNS context, the DANE context, the probe
- * table and every running check. A finished check's result is handed to the
- * callback, which owns it from then on; strings in it live in its arena.
+ * table, the MTA-STS fetcher and CA store, and every running check. A
+ * finished check's result is handed to the callback, which owns it from then
+ * on; strings in it live in its arena. The engine must not be freed from
+ * inside a result callback (the MTA-STS fetcher may be reaping transfers).
  */
 #include "scan_int.h"
 
@@ -42,6 +44,9 @@ void dg_engine_opts_init(struct dg_engine_opts *opts)
 	opts->days = -1;
 	opts->max_probes = SCAN_DEFAULT_PROBES;
 	opts->probe_non_dane = true;
+	opts->mta_sts = true;
+	opts->ca_file = NULL;
+	opts->sts_port = 443;
 }
 
 enum dg_status dg_engine_new(struct event_base *base, const struct dg_engine_opts *opts,
@@ -67,6 +72,13 @@ enum dg_status dg_engine_new(struct event_base *base, const struct dg_engine_opt
 	st = dg_dane_ctx_new(NULL, &eng->dane, err);
 	if (st != DG_OK)
 		goto fail;
+	if (eng->opts.mta_sts) {
+		st = dg_sts_ca_store_new(eng->opts.ca_file, &eng->sts_store, err);
+		if (st == DG_OK)
+			st = dg_sts_fetcher_new(base, &eng->sts_fetcher, err);
+		if (st != DG_OK)
+			goto fail;
+	}
 	*out = eng;
 	return DG_OK;
 fail:
@@ -82,6 +94,8 @@ void dg_engine_free(struct dg_engine *eng)
 		check_abort(eng->checks);
 	}
 	scan_probe_table_free(eng);
+	dg_sts_fetcher_free(eng->sts_fetcher);
+	X509_STORE_free(eng->sts_store);
 	dg_dane_ctx_free(eng->dane);
 	dg_dns_free(eng->dns);
 	free(eng);
@@ -124,6 +138,7 @@ enum dg_status dg_engine_check(struct dg_engine *eng, const char *domain, dg_eng
 		check_abort(chk);
 		return st;
 	}
+	scan_sts_start(chk);
 	scan_release(chk);
 	return DG_OK;
 }
@@ -150,6 +165,7 @@ static void check_finish(struct scan_check *chk)
 	for (size_t i = 0; i < res->n_hosts; i++)
 		host_summarize(&res->hosts[i]);
 	res->verdict = scan_domain_verdict(res, &res->code);
+	scan_sts_finish(chk);
 	res->elapsed_ms = dg_clock_mono_ms() - chk->started_ms;
 	check_unlink(chk);
 	check_release(chk);
@@ -209,6 +225,7 @@ static void check_release(struct scan_check *chk)
 
 	if (chk->mx_query != 0)
 		dg_dns_cancel(dns, chk->mx_query);
+	scan_sts_release(chk);
 	for (size_t i = 0; chk->hosts != NULL && i < chk->res->n_hosts; i++) {
 		struct scan_host *sh = &chk->hosts[i];
 		uint64_t *q[] = {&sh->q_a, &sh->q_aaaa, &sh->q_cname, &sh->q_tlsa};
@@ -313,6 +330,27 @@ const char *dg_probe_key_str(enum dg_probe_key k)
 	case DG_PROBE_KEY_ANY: return "any";
 	case DG_PROBE_KEY_ECDSA: return "ecdsa";
 	case DG_PROBE_KEY_RSA: return "rsa";
+	}
+	return "unknown";
+}
+
+const char *dg_sts_policy_status_str(enum dg_sts_policy_status s)
+{
+	switch (s) {
+	case DG_STS_POLICY_ABSENT: return "absent";
+	case DG_STS_POLICY_VALID: return "valid";
+	case DG_STS_POLICY_FETCH_ERROR: return "fetch-error";
+	case DG_STS_POLICY_INVALID: return "invalid";
+	}
+	return "unknown";
+}
+
+const char *dg_sender_action_str(enum dg_sender_action a)
+{
+	switch (a) {
+	case DG_SEND_AUTHENTICATED: return "deliver-authenticated";
+	case DG_SEND_UNAUTHENTICATED: return "deliver-unauthenticated";
+	case DG_SEND_DEFER: return "defer";
 	}
 	return "unknown";
 }

@@ -70,6 +70,20 @@ struct dg_engine {
 	size_t probes_running;
 	struct scan_check *checks; /* running checks */
 	size_t n_checks;
+	struct dg_sts_fetcher *sts_fetcher; /* MTA-STS policy fetches (opts.mta_sts) */
+	X509_STORE *sts_store;              /* CAs for MTA-STS PKIX checks (opts.mta_sts) */
+};
+
+/* ---- MTA-STS and TLS-RPT of one domain (scan_sts.c) ---------------------------------- */
+
+struct scan_sts {
+	uint64_t q_txt, q_rpt, q_a, q_aaaa;
+	int waits;                   /* STS TXT + policy host address lookups outstanding */
+	const char *addrs[DG_MAX_ADDRS]; /* policy host addresses (arena) */
+	size_t n_addrs;
+	const char *addr_why;        /* why there is no usable address */
+	struct dg_sts_fetch *fetch;  /* while the policy is fetched */
+	struct dg_sts_policy policy; /* valid policy (owned; cleaned in scan_sts_release) */
 };
 
 /* ---- one domain (scan_domain.c) ------------------------------------------------------ */
@@ -85,6 +99,7 @@ struct scan_check {
 	uint64_t mx_query;
 	const char *mx_canonical;   /* next-hop domain after CNAME expansion, NULL if none */
 	struct scan_host *hosts;
+	struct scan_sts sts;
 	struct scan_check *next, *prev;
 };
 
@@ -115,6 +130,26 @@ struct scan_host {
 struct scan_addr {
 	struct scan_host *sh;
 	struct dg_addr_result *a;
+	const struct scan_probe *probe0; /* the first probe (chain for MTA-STS PKIX), or NULL */
+};
+
+/* ---- the senders decision (scan_verdict.c) ------------------------------------------- */
+
+/** One MX host as the senders decision sees it. */
+struct scan_sender_host {
+	enum dg_host_status status; /* the DANE view (host status) */
+	bool dane_policy;           /* usable TLSA, or the TLSA lookup failed: DANE decides */
+	bool reachable;             /* a sender without DANE can connect */
+	bool tls_ok;                /* STARTTLS and a TLS handshake succeeded */
+	enum dg_tri sts_match, pkix;
+};
+
+/** The domain as the senders decision sees it. */
+struct scan_sender_domain {
+	bool has_hosts;             /* the MX lookup gave hosts to deliver to */
+	bool mx_secure;
+	bool sts_valid;             /* a valid MTA-STS policy */
+	enum dg_sts_mode mode;
 };
 
 /* scan_engine.c */
@@ -136,6 +171,11 @@ void scan_host_start(struct scan_host *sh);
 void scan_addr_start(struct scan_addr *sa);
 void scan_addr_probe_done(struct scan_addr *sa, size_t slot, const struct scan_probe *p);
 
+/* scan_sts.c */
+void scan_sts_start(struct scan_check *chk);
+void scan_sts_finish(struct scan_check *chk);
+void scan_sts_release(struct scan_check *chk);
+
 /* scan_probe.c */
 void scan_probe_request(struct dg_engine *eng, struct scan_addr *sa, size_t slot,
 			const char *addr, const char *sni, enum dg_probe_key key);
@@ -150,5 +190,7 @@ enum dg_host_status scan_addr_status_from_probe(enum scan_dane_state dane,
 enum dg_host_status scan_host_status(const struct dg_host_result *h, const char **code);
 enum dg_verdict scan_domain_verdict(const struct dg_domain_result *res, const char **code);
 const char *scan_dane_code(enum dg_dane_fail fail, bool agility, bool mx_secure);
+void scan_senders_decide(const struct scan_sender_domain *d, const struct scan_sender_host *h,
+			 size_t n, struct dg_senders *out);
 
 #endif /* DG_SCAN_INT_H */

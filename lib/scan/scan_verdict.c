@@ -4,11 +4,14 @@
  * tests/unit/test_scan_verdict.c).
  *
  * Internal: scan_addr_status_from_probe, scan_host_status, scan_domain_verdict,
- * scan_dane_code.
+ * scan_dane_code, scan_senders_decide.
  * Implements SPEC TLSA-4 (the four outcomes), TLS-1/TLS-2, FAIL-1, MX-5 (an
  * insecure MX RRset is never "dane-ok"), section 13 (result codes) and the
  * verdict precedence of issue #3: null MX, bogus MX, any DANE failure, any bogus
- * host, all verified, some verified, all unreachable, otherwise no DANE.
+ * host, all verified, some verified, all unreachable, otherwise no DANE; and what a DANE
+ * sender, an MTA-STS sender and a sender doing both do with the mail (SPEC STS-7, STS-8,
+ * STS-9: DANE decides for hosts with usable TLSA records or a failed TLSA lookup, MTA-STS
+ * for the others; hosts are tried in MX order, a host that fails validation is skipped).
  */
 #include "scan_int.h"
 
@@ -16,6 +19,17 @@
 
 static bool host_is_dane_failure(enum dg_host_status st);
 static int status_rank(enum dg_host_status st);
+
+/* What one sender does at one host. */
+enum host_act { ACT_SKIP = 0, ACT_UNAUTH, ACT_AUTH };
+
+static enum host_act dane_act(const struct scan_sender_domain *d, const struct scan_sender_host *h);
+static enum host_act sts_act(const struct scan_sender_domain *d, const struct scan_sender_host *h);
+static enum dg_sender_action first_act(const struct scan_sender_domain *d,
+				       const struct scan_sender_host *h, size_t n,
+				       enum host_act (*act)(const struct scan_sender_domain *,
+							    const struct scan_sender_host *));
+static enum host_act both_act(const struct scan_sender_domain *d, const struct scan_sender_host *h);
 
 enum dg_host_status scan_addr_status_from_probe(enum scan_dane_state dane,
 						enum dg_host_status nodane, int outcome, int stage,
@@ -178,4 +192,62 @@ enum dg_verdict scan_domain_verdict(const struct dg_domain_result *res, const ch
 	*code = res->mx.security != DG_DNS_SECURE ? "D-MX-INSECURE"
 						  : (res->implicit_mx ? "D-IMPLICIT-MX" : "D-NO-DANE");
 	return DG_VERDICT_NO_DANE;
+}
+
+/* A DANE sender (SPEC section 13, per-host table, opportunistic DANE). */
+static enum host_act dane_act(const struct scan_sender_domain *d, const struct scan_sender_host *h)
+{
+	switch (h->status) {
+	case DG_HOST_VERIFIED: /* insecure MX: "Trusted", the MX could have been replaced */
+		return d->mx_secure ? ACT_AUTH : ACT_UNAUTH;
+	case DG_HOST_TLSA_UNUSABLE:
+	case DG_HOST_NO_TLSA:
+	case DG_HOST_INSECURE:
+		return h->reachable ? ACT_UNAUTH : ACT_SKIP;
+	default: /* mismatch, no STARTTLS, handshake failure, lookup errors, unreachable */
+		return ACT_SKIP;
+	}
+}
+
+/* An MTA-STS sender (SPEC STS-4, STS-6, STS-7): no valid policy, mode none or testing:
+ * opportunistic; enforce: only hosts that pass validation. */
+static enum host_act sts_act(const struct scan_sender_domain *d, const struct scan_sender_host *h)
+{
+	if (!d->sts_valid || d->mode != DG_STS_MODE_ENFORCE)
+		return h->reachable ? ACT_UNAUTH : ACT_SKIP;
+	if (h->reachable && h->sts_match == DG_TRI_YES && h->tls_ok && h->pkix == DG_TRI_YES)
+		return ACT_AUTH;
+	return ACT_SKIP;
+}
+
+/* SPEC STS-9: DANE is authoritative where it applies; MTA-STS never overrides it. */
+static enum host_act both_act(const struct scan_sender_domain *d, const struct scan_sender_host *h)
+{
+	return h->dane_policy ? dane_act(d, h) : sts_act(d, h);
+}
+
+/* SPEC STS-8: walk the hosts in MX order; the first one not skipped gets the mail. */
+static enum dg_sender_action first_act(const struct scan_sender_domain *d,
+				       const struct scan_sender_host *h, size_t n,
+				       enum host_act (*act)(const struct scan_sender_domain *,
+							    const struct scan_sender_host *))
+{
+	if (!d->has_hosts)
+		return DG_SEND_DEFER;
+	for (size_t i = 0; i < n; i++) {
+		switch (act(d, &h[i])) {
+		case ACT_AUTH: return DG_SEND_AUTHENTICATED;
+		case ACT_UNAUTH: return DG_SEND_UNAUTHENTICATED;
+		case ACT_SKIP: break;
+		}
+	}
+	return DG_SEND_DEFER;
+}
+
+void scan_senders_decide(const struct scan_sender_domain *d, const struct scan_sender_host *h,
+			 size_t n, struct dg_senders *out)
+{
+	out->dane = first_act(d, h, n, dane_act);
+	out->mta_sts = first_act(d, h, n, sts_act);
+	out->both = first_act(d, h, n, both_act);
 }

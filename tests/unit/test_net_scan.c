@@ -5,7 +5,10 @@
  * Runs in its own network namespace (test_net_ prefix): TLS probes go to
  * 127.0.0.x:25 where nothing listens, so hosts that reach the probe stage end
  * "unreachable"; the tests here are about what happens before that: SPEC MX-1,
- * MX-3, MX-5, MX-7, MX-8, HOST-4, HOST-6, HOST-7, HOST-10, DNS-6, AUTH-5.
+ * MX-3, MX-5, MX-7, MX-8, HOST-4, HOST-6, HOST-7, HOST-10, DNS-6, AUTH-5; and the
+ * MTA-STS/TLS-RPT stage (SPEC STS-1, STS-4, RPT-1) up to the point where a policy would
+ * be fetched. The DANE tests run without MTA-STS, so each check makes exactly one
+ * lookup more than the DANE rules need: the _smtp._tls TXT (TLS-RPT).
  * Unregistered queries get SERVFAIL from the fake, so "this lookup was never
  * made" is checked through the DNS statistics.
  */
@@ -52,7 +55,7 @@ static void add(struct fx *f, const char *name, uint16_t type, enum dg_dns_secur
 		fail_msg("fake_add %s: %s", name, err.msg);
 }
 
-static int setup(void **state)
+static int setup_opts(void **state, bool mta_sts)
 {
 	static struct fx f;
 	struct dg_engine_opts o;
@@ -64,11 +67,22 @@ static int setup(void **state)
 	o.timeout_ms = 2000;
 	o.probe_non_dane = false;
 	o.ipv6 = false;
+	o.mta_sts = mta_sts;
 	f.dns = dg_dns_new_fake(f.base, &o.dns);
 	if (dg_engine_new(f.base, &o, f.dns, &f.eng, &err) != DG_OK)
 		fail_msg("engine: %s", err.msg);
 	*state = &f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_opts(state, false);
+}
+
+static int setup_sts(void **state)
+{
+	return setup_opts(state, true);
 }
 
 static int teardown(void **state)
@@ -132,7 +146,7 @@ static void test_null_mx(void **state)
 	r = run(f, "null.example");
 	expect(r, DG_VERDICT_NULL_MX, "D-NULL-MX");
 	assert_int_equal(r->n_hosts, 0);
-	assert_int_equal(lookups(f), 1);
+	assert_int_equal(lookups(f), 2); /* MX and the TLS-RPT TXT */
 }
 
 static void test_mx_errors(void **state)
@@ -206,7 +220,7 @@ static void test_insecure_host_no_tlsa_lookup(void **state)
 	r = run(f, "ins.example");
 	expect_host(&r->hosts[0], DG_HOST_INSECURE, "H-INSECURE-HOST");
 	assert_false(r->hosts[0].tlsa.done);
-	assert_int_equal(lookups(f), 2); /* MX and A only */
+	assert_int_equal(lookups(f), 3); /* MX, A and the TLS-RPT TXT only */
 }
 
 /* SPEC HOST-6 + DNS-6: insecure end of a chain whose first CNAME is secure. */
@@ -318,6 +332,69 @@ static void test_insecure_mx_ref_ids(void **state)
 	assert_true(r->reasons.n > 0);
 }
 
+/* SPEC STS-1, STS-4, RPT-1: a valid TXT record whose policy host has no address is a
+ * fetch error; senders then deliver as without MTA-STS: opportunistic TLS to the MX host
+ * (without TLSA, and not probed in this fixture, so taken as reachable). */
+static void test_sts_stage(void **state)
+{
+	struct fx *f = *state;
+	struct dg_domain_result *r;
+
+	add(f, "sts.example", DG_DNS_T_MX, DG_DNS_SECURE, DG_DNS_ANSWER,
+	    "sts.example. 300 IN MX 10 mx.sts.example.", NULL);
+	add(f, "mx.sts.example", DG_DNS_T_A, DG_DNS_SECURE, DG_DNS_ANSWER,
+	    "mx.sts.example. 300 IN A 127.0.0.12", NULL);
+	add(f, "_25._tcp.mx.sts.example", DG_DNS_T_TLSA, DG_DNS_SECURE, DG_DNS_NXDOMAIN, NULL,
+	    NULL);
+	add(f, "_mta-sts.sts.example", DG_DNS_T_TXT, DG_DNS_SECURE, DG_DNS_ANSWER,
+	    "_mta-sts.sts.example. 300 IN TXT \"v=STSv1; id=20240101\"",
+	    "_mta-sts.sts.example. 300 IN TXT \"some other text\"");
+	add(f, "mta-sts.sts.example", DG_DNS_T_A, DG_DNS_SECURE, DG_DNS_NXDOMAIN, NULL, NULL);
+	add(f, "_smtp._tls.sts.example", DG_DNS_T_TXT, DG_DNS_SECURE, DG_DNS_ANSWER,
+	    "_smtp._tls.sts.example. 300 IN TXT \"v=TLSRPTv1; rua=mailto:tls@sts.example\"", NULL);
+	r = run(f, "sts.example");
+	assert_true(r->mta_sts.checked);
+	if (r->mta_sts.txt != DG_STS_TXT_PRESENT || strcmp(r->mta_sts.id, "20240101") != 0)
+		fail_msg("txt: got %s, want present with id 20240101",
+			 dg_sts_txt_status_str(r->mta_sts.txt));
+	if (r->mta_sts.policy != DG_STS_POLICY_FETCH_ERROR)
+		fail_msg("policy: got %s, want fetch-error",
+			 dg_sts_policy_status_str(r->mta_sts.policy));
+	assert_true(r->mta_sts.reasons.n > 0);
+	assert_int_equal(r->hosts[0].mta_sts_match, DG_TRI_NULL);
+	assert_int_equal(r->hosts[0].pkix_valid, DG_TRI_NULL);
+	if (r->tlsrpt.status != DG_TLSRPT_VALID || r->tlsrpt.n_rua != 1 ||
+	    strcmp(r->tlsrpt.rua[0], "mailto:tls@sts.example") != 0)
+		fail_msg("tlsrpt: got %s with %zu rua, want valid with mailto:tls@sts.example",
+			 dg_tlsrpt_status_str(r->tlsrpt.status), r->tlsrpt.n_rua);
+	if (r->senders.dane != DG_SEND_UNAUTHENTICATED ||
+	    r->senders.mta_sts != DG_SEND_UNAUTHENTICATED ||
+	    r->senders.both != DG_SEND_UNAUTHENTICATED)
+		fail_msg("senders: got %s/%s/%s, want deliver-unauthenticated for all three",
+			 dg_sender_action_str(r->senders.dane),
+			 dg_sender_action_str(r->senders.mta_sts),
+			 dg_sender_action_str(r->senders.both));
+}
+
+/* SPEC RPT-1 (row 15 of SPEC section 14): two v=TLSRPTv1 records are no policy. */
+static void test_tlsrpt_two_records(void **state)
+{
+	struct fx *f = *state;
+	struct dg_domain_result *r;
+
+	add(f, "rpt2.example", DG_DNS_T_MX, DG_DNS_SECURE, DG_DNS_ANSWER, "rpt2.example. 300 IN MX 0 .",
+	    NULL);
+	add(f, "_smtp._tls.rpt2.example", DG_DNS_T_TXT, DG_DNS_SECURE, DG_DNS_ANSWER,
+	    "_smtp._tls.rpt2.example. 300 IN TXT \"v=TLSRPTv1; rua=mailto:a@rpt2.example\"",
+	    "_smtp._tls.rpt2.example. 300 IN TXT \"v=TLSRPTv1; rua=mailto:b@rpt2.example\"");
+	r = run(f, "rpt2.example");
+	if (r->tlsrpt.status != DG_TLSRPT_INVALID || r->tlsrpt.reasons.n == 0)
+		fail_msg("tlsrpt: got %s, want invalid with a reason",
+			 dg_tlsrpt_status_str(r->tlsrpt.status));
+	assert_false(r->mta_sts.checked); /* this fixture runs without MTA-STS */
+	assert_int_equal(r->senders.both, DG_SEND_DEFER); /* null MX */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +406,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_secure_chain_candidates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tlsa_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_insecure_mx_ref_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sts_stage, setup_sts, teardown),
+		cmocka_unit_test_setup_teardown(test_tlsrpt_two_records, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

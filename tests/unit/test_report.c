@@ -60,6 +60,7 @@ static struct dg_domain_result *fx_dane_fail(void);
 static struct dg_domain_result *fx_null_mx(void);
 static struct dg_domain_result *fx_bogus_mx(void);
 static void fx_free(struct dg_domain_result *res);
+static void fx_add_sts(struct dg_domain_result *res);
 
 /* ---- files -------------------------------------------------------------------------------- */
 
@@ -433,6 +434,34 @@ static void fx_free(struct dg_domain_result *res)
 	free(res);
 }
 
+/* MTA-STS enforce policy matching the host, valid TLS-RPT, senders (issue #5). */
+static void fx_add_sts(struct dg_domain_result *res)
+{
+	static const char *mx[] = {"mx1.example.org", "*.backup.example.org"};
+	static const char *rua[] = {"mailto:tlsrpt@example.org", "https://rpt.example.org/v1"};
+
+	res->mta_sts.checked = true;
+	res->mta_sts.txt = DG_STS_TXT_PRESENT;
+	res->mta_sts.id = "20250131";
+	res->mta_sts.policy = DG_STS_POLICY_VALID;
+	res->mta_sts.has_policy = true;
+	res->mta_sts.mode = DG_STS_MODE_ENFORCE;
+	res->mta_sts.max_age_s = 604800;
+	res->mta_sts.mx = mx;
+	res->mta_sts.n_mx = 2;
+	res->tlsrpt.checked = true;
+	res->tlsrpt.status = DG_TLSRPT_VALID;
+	res->tlsrpt.rua = rua;
+	res->tlsrpt.n_rua = 2;
+	res->senders.dane = DG_SEND_AUTHENTICATED;
+	res->senders.mta_sts = DG_SEND_AUTHENTICATED;
+	res->senders.both = DG_SEND_AUTHENTICATED;
+	for (size_t i = 0; i < res->n_hosts; i++) {
+		res->hosts[i].mta_sts_match = DG_TRI_YES;
+		res->hosts[i].pkix_valid = DG_TRI_NO;
+	}
+}
+
 /* ---- JSON --------------------------------------------------------------------------------- */
 
 static void test_json_golden(void **state)
@@ -445,6 +474,7 @@ static void test_json_golden(void **state)
 		int days;
 	} cases[] = {
 	    {"dane-ok", fx_dane_ok, true, 30},
+	    {"sts-enforce", fx_dane_ok, false, -1},
 	    {"dane-fail", fx_dane_fail, false, -1},
 	    {"null-mx", fx_null_mx, false, -1},
 	    {"bogus-mx", fx_bogus_mx, false, -1},
@@ -454,6 +484,8 @@ static void test_json_golden(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct dg_domain_result *res = cases[i].make();
 
+		if (strcmp(cases[i].name, "sts-enforce") == 0)
+			fx_add_sts(res);
 		dg_report_opts_init(&opts);
 		opts.verbose = cases[i].verbose;
 		opts.days = cases[i].days;
@@ -595,6 +627,76 @@ static void test_text_dane_ok(void **state)
 	fx_free(res);
 }
 
+/* Issue #5 fields: present with their values, null when not checked. */
+static void test_json_sts(void **state)
+{
+	struct dg_domain_result *res = fx_dane_ok();
+	json_t *j = dg_report_json(res, NULL), *m, *h, *sd;
+
+	(void)state;
+	CHECK_TRUE(json_is_null(json_object_get(j, "mta_sts")), "mta_sts: got non-null, want null");
+	CHECK_TRUE(json_is_null(json_object_get(j, "tlsrpt")), "tlsrpt: got non-null, want null");
+	h = json_array_get(json_object_get(j, "hosts"), 0);
+	CHECK_TRUE(json_is_null(json_object_get(h, "mta_sts_match")), "mta_sts_match: want null");
+	CHECK_TRUE(json_is_null(json_object_get(h, "pkix_valid")), "pkix_valid: want null");
+	json_decref(j);
+	fx_add_sts(res);
+	j = dg_report_json(res, NULL);
+	m = json_object_get(j, "mta_sts");
+	CHECK_STR(json_string_value(json_object_get(m, "txt")), "present");
+	CHECK_STR(json_string_value(json_object_get(m, "id")), "20250131");
+	CHECK_STR(json_string_value(json_object_get(m, "policy")), "valid");
+	CHECK_STR(json_string_value(json_object_get(m, "mode")), "enforce");
+	CHECK_TRUE(json_integer_value(json_object_get(m, "max_age")) == 604800,
+	           "max_age: got %lld, want 604800",
+	           (long long)json_integer_value(json_object_get(m, "max_age")));
+	CHECK_STR(json_string_value(json_array_get(json_object_get(m, "mx"), 1)),
+	          "*.backup.example.org");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(j, "tlsrpt"), "status")),
+	          "valid");
+	CHECK_STR(json_string_value(json_array_get(
+	              json_object_get(json_object_get(j, "tlsrpt"), "rua"), 1)),
+	          "https://rpt.example.org/v1");
+	h = json_array_get(json_object_get(j, "hosts"), 0);
+	CHECK_TRUE(json_is_true(json_object_get(h, "mta_sts_match")), "mta_sts_match: want true");
+	CHECK_TRUE(json_is_false(json_object_get(h, "pkix_valid")), "pkix_valid: want false");
+	sd = json_object_get(j, "senders");
+	CHECK_STR(json_string_value(json_object_get(sd, "dane")), "deliver-authenticated");
+	res->senders.mta_sts = DG_SEND_DEFER;
+	res->senders.both = DG_SEND_UNAUTHENTICATED;
+	json_decref(j);
+	j = dg_report_json(res, NULL);
+	sd = json_object_get(j, "senders");
+	CHECK_STR(json_string_value(json_object_get(sd, "mta_sts")), "defer");
+	CHECK_STR(json_string_value(json_object_get(sd, "both")), "deliver-unauthenticated");
+	json_decref(j);
+	fx_free(res);
+}
+
+static void test_text_sts(void **state)
+{
+	struct dg_domain_result *res = fx_dane_ok();
+	char *text;
+
+	(void)state;
+	text = render_text(res, NULL);
+	check_lacks(text, "\nMTA-STS\n");
+	check_has(text, "\nsenders\n");
+	free(text);
+	fx_add_sts(res);
+	text = render_text(res, NULL);
+	check_has(text, "\nMTA-STS\n  TXT           present, id 20250131\n");
+	check_has(text, "  policy        valid\n  mode          enforce\n");
+	check_has(text, "  max_age       604800 s\n");
+	check_has(text, "  mx patterns   mx1.example.org\n                *.backup.example.org\n");
+	check_has(text, "  MX host       mx1.example.org: matches a pattern yes, PKIX-valid no\n");
+	check_has(text, "\nTLS-RPT\n  status        valid\n  rua           mailto:tlsrpt@example.org\n");
+	check_has(text, "\nsenders\n  DANE          deliver-authenticated\n");
+	check_has(text, "  MTA-STS       deliver-authenticated\n  both          deliver-authenticated\n");
+	free(text);
+	fx_free(res);
+}
+
 static void test_text_dane_fail(void **state)
 {
 	struct dg_domain_result *res = fx_dane_fail();
@@ -654,6 +756,8 @@ int main(void)
 	    cmocka_unit_test(test_time),
 	    cmocka_unit_test(test_text_dane_ok),
 	    cmocka_unit_test(test_text_dane_fail),
+	    cmocka_unit_test(test_json_sts),
+	    cmocka_unit_test(test_text_sts),
 	    cmocka_unit_test(test_text_no_hosts),
 	};
 

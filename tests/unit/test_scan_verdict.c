@@ -3,7 +3,9 @@
  * probe outcome (SPEC TLSA-4, TLS-1, TLS-2), DANE failure codes (SPEC section
  * 13), host status from its addresses, and the domain verdict precedence of
  * issue #3 (null MX, bogus MX, DANE failure, bogus host, all/some verified,
- * all down, otherwise no DANE; an insecure MX RRset never gives dane-ok).
+ * all down, otherwise no DANE; an insecure MX RRset never gives dane-ok); and what a DANE
+ * sender, an MTA-STS sender and one doing both do with the mail (SPEC STS-4, STS-6..STS-9,
+ * section 14 row 14: usable TLSA that mismatches + valid STS enforce = defer).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,6 +209,89 @@ static void test_domain_verdict(void **state)
 	}
 }
 
+/* Shorthands for the senders table. */
+#define AUTH DG_SEND_AUTHENTICATED
+#define UNAUTH DG_SEND_UNAUTHENTICATED
+#define DEFER DG_SEND_DEFER
+#define YES DG_TRI_YES
+#define NO DG_TRI_NO
+#define NUL DG_TRI_NULL
+/* host: status, DANE policy, reachable, TLS ok, STS match, PKIX */
+#define H_VERIFIED {DG_HOST_VERIFIED, true, true, true, YES, YES}
+#define H_MISMATCH {DG_HOST_TLSA_MISMATCH, true, true, true, YES, YES}
+#define H_NOTLSA_OK {DG_HOST_NO_TLSA, false, true, true, YES, YES}
+#define H_NOTLSA_NOMATCH {DG_HOST_NO_TLSA, false, true, true, NO, YES}
+#define H_NOTLSA_BADCERT {DG_HOST_NO_TLSA, false, true, true, YES, NO}
+#define H_NOTLSA_NOTLS {DG_HOST_NO_TLSA, false, true, false, YES, NUL}
+#define H_DOWN {DG_HOST_UNREACHABLE, false, false, false, YES, NUL}
+#define H_TLSA_SERVFAIL {DG_HOST_DNS_ERROR, true, true, false, YES, NUL}
+
+static void test_senders(void **state)
+{
+	static const struct {
+		const char *name;
+		struct scan_sender_domain d;
+		struct scan_sender_host h[2];
+		size_t n;
+		enum dg_sender_action dane, sts, both;
+	} cases[] = {
+	    {"DANE verified, no policy", {true, true, false, DG_STS_MODE_NONE}, {H_VERIFIED}, 1,
+	     AUTH, UNAUTH, AUTH},
+	    {"DANE verified, STS enforce", {true, true, true, DG_STS_MODE_ENFORCE}, {H_VERIFIED}, 1,
+	     AUTH, AUTH, AUTH},
+	    {"TLSA mismatch + STS enforce valid: DANE wins, defer (row 14)",
+	     {true, true, true, DG_STS_MODE_ENFORCE}, {H_MISMATCH}, 1, DEFER, AUTH, DEFER},
+	    {"TLSA lookup SERVFAIL: no fallback to STS (STS-9)",
+	     {true, true, true, DG_STS_MODE_ENFORCE}, {H_TLSA_SERVFAIL}, 1, DEFER, DEFER, DEFER},
+	    {"no TLSA, STS enforce, all valid", {true, true, true, DG_STS_MODE_ENFORCE},
+	     {H_NOTLSA_OK}, 1, UNAUTH, AUTH, AUTH},
+	    {"no TLSA, STS enforce, MX does not match", {true, true, true, DG_STS_MODE_ENFORCE},
+	     {H_NOTLSA_NOMATCH}, 1, UNAUTH, DEFER, DEFER},
+	    {"no TLSA, STS enforce, bad certificate", {true, true, true, DG_STS_MODE_ENFORCE},
+	     {H_NOTLSA_BADCERT}, 1, UNAUTH, DEFER, DEFER},
+	    {"no TLSA, STS enforce, no STARTTLS", {true, true, true, DG_STS_MODE_ENFORCE},
+	     {H_NOTLSA_NOTLS}, 1, UNAUTH, DEFER, DEFER},
+	    {"no TLSA, STS testing, MX does not match", {true, true, true, DG_STS_MODE_TESTING},
+	     {H_NOTLSA_NOMATCH}, 1, UNAUTH, UNAUTH, UNAUTH},
+	    {"no TLSA, STS mode none", {true, true, true, DG_STS_MODE_NONE}, {H_NOTLSA_NOMATCH}, 1,
+	     UNAUTH, UNAUTH, UNAUTH},
+	    {"no TLSA, policy fetch failed (STS-4)", {true, true, false, DG_STS_MODE_NONE},
+	     {H_NOTLSA_OK}, 1, UNAUTH, UNAUTH, UNAUTH},
+	    {"MX order: first host unmatched, second matches (STS-8)",
+	     {true, true, true, DG_STS_MODE_ENFORCE}, {H_NOTLSA_NOMATCH, H_NOTLSA_OK}, 2, UNAUTH,
+	     AUTH, AUTH},
+	    {"MX order: first host DANE-verified, second mismatches",
+	     {true, true, false, DG_STS_MODE_NONE}, {H_VERIFIED, H_MISMATCH}, 2, AUTH, UNAUTH,
+	     AUTH},
+	    {"MX order: first host down, second without TLSA", {true, true, false, DG_STS_MODE_NONE},
+	     {H_DOWN, H_NOTLSA_OK}, 2, UNAUTH, UNAUTH, UNAUTH},
+	    {"mixed: mismatching DANE host first, STS-valid host second",
+	     {true, true, true, DG_STS_MODE_ENFORCE}, {H_MISMATCH, H_NOTLSA_OK}, 2, UNAUTH, AUTH,
+	     AUTH},
+	    {"insecure MX RRset, host TLSA verified", {true, false, false, DG_STS_MODE_NONE},
+	     {H_VERIFIED}, 1, UNAUTH, UNAUTH, UNAUTH},
+	    {"all down", {true, true, true, DG_STS_MODE_ENFORCE}, {H_DOWN}, 1, DEFER, DEFER, DEFER},
+	    {"no hosts (MX lookup failed, null MX)", {false, true, true, DG_STS_MODE_ENFORCE}, {H_DOWN},
+	     0, DEFER, DEFER, DEFER},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dg_senders got;
+
+		memset(&got, 0xff, sizeof(got));
+		scan_senders_decide(&cases[i].d, cases[i].h, cases[i].n, &got);
+		if (got.dane != cases[i].dane || got.mta_sts != cases[i].sts ||
+		    got.both != cases[i].both)
+			fail_msg("%s: got dane %s, mta_sts %s, both %s; want %s, %s, %s",
+				 cases[i].name, dg_sender_action_str(got.dane),
+				 dg_sender_action_str(got.mta_sts), dg_sender_action_str(got.both),
+				 dg_sender_action_str(cases[i].dane),
+				 dg_sender_action_str(cases[i].sts),
+				 dg_sender_action_str(cases[i].both));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_dane_codes),
 		cmocka_unit_test(test_host_status),
 		cmocka_unit_test(test_domain_verdict),
+		cmocka_unit_test(test_senders),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

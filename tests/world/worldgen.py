@@ -8,7 +8,9 @@ Writes everything into one run directory (never into the source tree):
   nsd/<srv>/     one NSD configuration per name server address
   unbound/       validating resolver configuration (127.0.0.1:53 in the namespace)
   postfix/       one private Postfix instance: a smtpd listener per MX address
-  bad/           configuration of the misbehaving servers (badsmtp.py)
+  bad/           configuration of the misbehaving servers (badsmtp.py, badhttps.py)
+  https/         nginx configuration and document roots of the MTA-STS policy hosts
+  https-ca.pem   the CA(s) marked https_ca = true: daneguard --ca-file
   peer/          main.cf for posttls-finger, the reference peer
   manifest.json  every case with its FQDNs, addresses and expected results
 
@@ -36,7 +38,10 @@ NS_ADDR = {
 LAME_ADDR = NS_ADDR["lame"]
 SIGN_MODES = ("signed", "unsigned", "expired", "bad-ds", "lame", "lame-signed")
 SERVER_KINDS = ("postfix", "closed", "silent", "nostarttls", "refuse-starttls",
-                "tlsfail", "split", "tempfail")
+                "tlsfail", "split", "tempfail", "https", "https-slow", "https-stream")
+# HTTPS servers (port 443): "https" is nginx, the others badhttps.py
+HTTPS_KINDS = ("https", "https-slow", "https-stream")
+HTTPS_KEYS = ("policy", "status", "redirect", "content_type", "pad")
 PLACEHOLDER = re.compile(r"\{(addr6?|tlsa):([^}]*)\}")
 
 
@@ -200,9 +205,12 @@ class World:
                 addrs[h["host"]] = addr
                 if h.get("ipv6"):
                     addrs6[h["host"]] = "::1"
-                self.servers.append({"addr": addr, "kind": kind, "certs": h.get("certs", []),
-                                     "send": h.get("send", "chain"), "case": cname,
-                                     "host": h["host"], "ipv6": bool(h.get("ipv6"))})
+                srv = {"addr": addr, "kind": kind, "certs": h.get("certs", []),
+                       "send": h.get("send", "chain"), "case": cname,
+                       "host": h["host"], "ipv6": bool(h.get("ipv6"))}
+                if kind in HTTPS_KINDS:
+                    srv.update({k: h[k] for k in HTTPS_KEYS if k in h})
+                self.servers.append(srv)
             zmodes = case.get("zones", {"@": "signed"})
             for rel, mode in zmodes.items():
                 if mode not in SIGN_MODES:
@@ -227,7 +235,10 @@ class World:
                 "expect": fq_keys(case.get("expect", {}), origin),
                 "peer": fq_keys(case.get("peer", {}), origin), "peer_note": case.get("peer_note", ""),
                 "servers": [s for s in self.servers if s["case"] == cname],
-                "demo": bool(case.get("demo"))})
+                "demo": bool(case.get("demo")),
+                "sts": case.get("sts"), "tlsrpt": case.get("tlsrpt"),
+                "senders": case.get("senders"),
+                "sts_hosts": fq_keys(case.get("sts_hosts", {}), origin)})
 
     def subst(self, m, addrs, addrs6, cname):
         kind, arg = m.group(1), m.group(2)
@@ -433,12 +444,102 @@ maillog_file_prefixes = {d}
         os.makedirs(d, exist_ok=True)
         conf = []
         for s in self.servers:
-            if s["kind"] in ("postfix", "closed"):
+            if s["kind"] in ("postfix", "closed") or s["kind"] in HTTPS_KINDS:
                 continue
             conf.append({"addr": s["addr"], "kind": s["kind"],
                          "chain": self.chain_file(s["certs"][0], s["send"]) if s["certs"] else None})
         with open(os.path.join(d, "servers.json"), "w") as f:
             json.dump(conf, f, indent=1)
+
+    # ------------------------------------------------------------- HTTPS (MTA-STS)
+    def cert_files(self, cert, send):
+        """(certificates file, key file) for nginx / Python ssl: the chain without the key."""
+        chain = self.chain_of(cert)
+        if send == "leaf":
+            chain = chain[:1]
+        elif send == "chain":
+            chain = chain[:-1] if len(chain) > 1 else chain
+        path = os.path.join(self.run, "certs", "%s.%s.certs.pem" % (cert, send))
+        with open(path, "w") as f:
+            for c in chain:
+                f.write(open(self.certs[c]["pem"]).read())
+        return path, self.certs[cert]["key"]
+
+    def policy_body(self, s):
+        """The policy text of an HTTPS server, padded to `pad` bytes with extension lines."""
+        body = s.get("policy", "")
+        pad = int(s.get("pad", 0))
+        line = "x-pad: " + "p" * 60 + "\n"
+        while len(body) < pad:
+            body += line
+        return body
+
+    def nginx_server(self, s, root):
+        certs, key = self.cert_files(s["certs"][0], s["send"])
+        site = os.path.join(root, s["addr"])
+        os.makedirs(os.path.join(site, ".well-known"), exist_ok=True)
+        with open(os.path.join(site, ".well-known", "mta-sts.txt"), "w") as f:
+            f.write(self.policy_body(s))
+        if "redirect" in s:
+            action = "return 301 %s;" % s["redirect"]
+        elif int(s.get("status", 200)) != 200:
+            action = "return %d;" % int(s["status"])
+        else:
+            action = "try_files $uri =404;"
+        return """  server {{
+    listen {addr}:443 ssl;
+    server_name _;
+    ssl_certificate {certs};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    root {site};
+    location = /.well-known/mta-sts.txt {{
+      types {{ }}
+      default_type "{ctype}";
+      {action}
+    }}
+    location / {{ return 404; }}
+  }}
+""".format(addr=s["addr"], certs=certs, key=key, site=site,
+           ctype=s.get("content_type", "text/plain"), action=action)
+
+    def gen_https(self):
+        """nginx for "https" servers, badhttps.py for the slow/streaming ones, the CA file."""
+        d = os.path.join(self.run, "https")
+        for sub in ("sites", "tmp"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        servers = "".join(self.nginx_server(s, os.path.join(d, "sites"))
+                          for s in self.servers if s["kind"] == "https")
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write("""user root;
+worker_processes 1;
+daemon on;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log {d}/access.log;
+  client_body_temp_path {d}/tmp/body;
+  proxy_temp_path {d}/tmp/proxy;
+  fastcgi_temp_path {d}/tmp/fastcgi;
+  uwsgi_temp_path {d}/tmp/uwsgi;
+  scgi_temp_path {d}/tmp/scgi;
+  server_tokens off;
+{servers}}}
+""".format(d=d, servers=servers))
+        bad = []
+        for s in self.servers:
+            if s["kind"] in ("https-slow", "https-stream"):
+                certs, key = self.cert_files(s["certs"][0], s["send"])
+                bad.append({"addr": s["addr"], "kind": s["kind"], "certs": certs, "key": key,
+                            "policy": s.get("policy", "")})
+        os.makedirs(os.path.join(self.run, "bad"), exist_ok=True)
+        with open(os.path.join(self.run, "bad", "https.json"), "w") as f:
+            json.dump(bad, f, indent=1)
+        with open(os.path.join(self.run, "https-ca.pem"), "w") as f:
+            for name, c in sorted(self.spec.get("cert", {}).items()):
+                if c.get("https_ca"):
+                    f.write(open(self.certs[name]["pem"]).read())
 
     def gen_peer(self):
         d = os.path.join(self.run, "peer")
@@ -459,6 +560,7 @@ maillog_file_prefixes = {d}
         self.gen_unbound()
         self.gen_postfix()
         self.gen_bad()
+        self.gen_https()
         self.gen_peer()
         self.manifest["certs"] = {n: {"pem": c["pem"], "chain": c["chainlist"]}
                                   for n, c in self.certs.items()}
