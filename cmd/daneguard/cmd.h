@@ -77,6 +77,12 @@ int cmd_tlsa_main(int argc, char **argv);
 /** Print the complete help of "daneguard tlsa". */
 void cmd_tlsa_usage(FILE *out);
 
+/** Run "daneguard rollover" (publish, status). @return exit code */
+int cmd_rollover_main(int argc, char **argv);
+
+/** Print the complete help of "daneguard rollover". */
+void cmd_rollover_usage(FILE *out);
+
 /**
  * Run "daneguard check".
  * @param argc argument count, argv[0] being "check"

@@ -19,6 +19,8 @@ struct command {
 static const struct command commands[] = {
     {"check", "check the DANE (RFC 7672) set-up of mail domains", cmd_check_main, cmd_check_usage},
     {"tlsa", "generate TLSA records; guard a certificate deploy", cmd_tlsa_main, cmd_tlsa_usage},
+    {"rollover", "publish TLSA records by DNS UPDATE; check every server", cmd_rollover_main,
+     cmd_rollover_usage},
 };
 
 static void usage(FILE *out);

@@ -97,7 +97,7 @@ struct dg_dns_rr {
 			size_t len;
 		} tlsa;
 		struct {
-			char *target; /**< owned by the answer */
+			char *target; /**< CNAME target, or NS name server name (owned by the answer) */
 		} cname;
 		struct {
 			char *text; /**< character-strings joined without separator, NUL-terminated;

@@ -441,6 +441,7 @@ static const char *rdata_parse(const struct dg_cursor *pc, const struct dns_rrhd
 		out->u.mx.exchange = dg_xstrdup(name);
 		return NULL;
 	case DG_DNS_T_CNAME:
+	case DG_DNS_T_NS: /* NS targets share u.cname (names may be compressed) */
 		bad = rdata_name(pc, rr->rdoff, rr->rdoff + rr->rdlen, name, sizeof(name));
 		if (bad != NULL)
 			return bad;
@@ -560,7 +561,8 @@ static void rr_free(struct dg_dns_rr *rr)
 	case DG_DNS_T_A:
 	case DG_DNS_T_AAAA: break;
 	case DG_DNS_T_MX: free(rr->u.mx.exchange); break;
-	case DG_DNS_T_CNAME: free(rr->u.cname.target); break;
+	case DG_DNS_T_CNAME:
+	case DG_DNS_T_NS: free(rr->u.cname.target); break;
 	case DG_DNS_T_TLSA: free(rr->u.tlsa.data); break;
 	case DG_DNS_T_TXT: free(rr->u.txt.text); break;
 	default: free(rr->u.raw.data); break;
@@ -622,7 +624,8 @@ static void rr_copy(struct dg_dns_rr *dst, const struct dg_dns_rr *src)
 	case DG_DNS_T_A:
 	case DG_DNS_T_AAAA: break;
 	case DG_DNS_T_MX: dst->u.mx.exchange = xstrdup_opt(src->u.mx.exchange); break;
-	case DG_DNS_T_CNAME: dst->u.cname.target = xstrdup_opt(src->u.cname.target); break;
+	case DG_DNS_T_CNAME:
+	case DG_DNS_T_NS: dst->u.cname.target = xstrdup_opt(src->u.cname.target); break;
 	case DG_DNS_T_TLSA:
 		dst->u.tlsa.data = xmemdup_opt(src->u.tlsa.data, src->u.tlsa.len);
 		break;
