@@ -597,4 +597,23 @@ const char *dg_log_level_str(enum dg_log_level level);
 			dg_log_write(dg_log_l_, DG_LOG_DEBUG, __VA_ARGS__);                        \
 	} while (0)
 
+/* ---- TXT record selection (util_txt.c) ------------------------------------------------ */
+
+/** Parse one TXT record of a kind; DG_E_NOTFOUND when it is not of that kind. */
+typedef enum dg_status dg_txt_parse_fn(const char *p, size_t len, void *out,
+				       struct dg_err *err);
+
+/**
+ * Run @p parse over each record; records it calls DG_E_NOTFOUND are not of the kind.
+ * @param txt,lens,n the TXT records (strings joined), borrowed
+ * @param scratch    space for one parse result (borrowed, out_size bytes)
+ * @param out        receives the first record's result when it parsed (borrowed)
+ * @param st_first   the first record's status (DG_OK when nothing was found)
+ * @param first      the first record's error detail (borrowed, not NULL)
+ * @return how many records were of the kind: the caller's policy exists only when 1
+ */
+size_t dg_txt_select_one(const char *const *txt, const size_t *lens, size_t n,
+			 dg_txt_parse_fn *parse, void *scratch, void *out, size_t out_size,
+			 enum dg_status *st_first, struct dg_err *first);
+
 #endif /* DANEGUARD_UTIL_H */

@@ -20,6 +20,8 @@ static enum dg_status txt_fail(struct dg_err *err, const char *p, size_t len, si
 static enum dg_status txt_field(const char *p, size_t len, size_t *pos, struct dg_sts_txt *out,
                                 bool *have_id, struct dg_err *err);
 
+static enum dg_status txt_parse_any(const char *p, size_t len, void *out, struct dg_err *err);
+
 static const char STS_VERSION[] = "v=STSv1";
 
 bool sts_is_wsp(int c)
@@ -130,30 +132,21 @@ enum dg_status dg_sts_txt_parse(const char *p, size_t len, struct dg_sts_txt *ou
 	return DG_OK;
 }
 
+static enum dg_status txt_parse_any(const char *p, size_t len, void *out, struct dg_err *err)
+{
+	return dg_sts_txt_parse(p, len, out, err);
+}
+
 enum dg_sts_txt_status dg_sts_txt_select(const char *const *txt, const size_t *lens, size_t n,
                                          struct dg_sts_txt *out, struct dg_err *err)
 {
 	struct dg_sts_txt one;
 	struct dg_err first;
-	size_t found = 0;
-	enum dg_status st_first = DG_OK;
+	enum dg_status st_first;
+	size_t found;
 
-	dg_err_clear(&first);
-	for (size_t i = 0; i < n; i++) {
-		struct dg_err e;
-		enum dg_status st;
-
-		dg_err_clear(&e);
-		st = dg_sts_txt_parse(txt[i], lens[i], &one, &e);
-		if (st == DG_E_NOTFOUND)
-			continue;
-		if (found++ == 0) {
-			st_first = st;
-			first = e;
-			if (st == DG_OK)
-				*out = one;
-		}
-	}
+	found = dg_txt_select_one(txt, lens, n, txt_parse_any, &one, out, sizeof(*out), &st_first,
+	                          &first);
 	if (found == 0)
 		return DG_STS_TXT_ABSENT;
 	if (found > 1) {

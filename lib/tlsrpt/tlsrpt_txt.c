@@ -26,6 +26,7 @@ static const char *uri_check(const char *uri, size_t len);
 static const char *host_check(const char *p, size_t len);
 static enum dg_status rpt_rua(const char *p, size_t len, size_t *pos, struct dg_tlsrpt *out,
                               struct dg_err *err);
+static enum dg_status rpt_parse_any(const char *p, size_t len, void *out, struct dg_err *err);
 static enum dg_status rpt_field(const char *p, size_t len, size_t *pos, struct dg_tlsrpt *out,
                                 bool *have_rua, struct dg_err *err);
 
@@ -229,30 +230,21 @@ enum dg_status dg_tlsrpt_parse(const char *p, size_t len, struct dg_tlsrpt *out,
 	return DG_OK;
 }
 
+static enum dg_status rpt_parse_any(const char *p, size_t len, void *out, struct dg_err *err)
+{
+	return dg_tlsrpt_parse(p, len, out, err);
+}
+
 enum dg_tlsrpt_status dg_tlsrpt_select(const char *const *txt, const size_t *lens, size_t n,
                                        struct dg_tlsrpt *out, struct dg_err *err)
 {
 	struct dg_tlsrpt one;
 	struct dg_err first;
-	size_t found = 0;
-	enum dg_status st_first = DG_OK;
+	enum dg_status st_first;
+	size_t found;
 
-	dg_err_clear(&first);
-	for (size_t i = 0; i < n; i++) {
-		struct dg_err e;
-		enum dg_status st;
-
-		dg_err_clear(&e);
-		st = dg_tlsrpt_parse(txt[i], lens[i], &one, &e);
-		if (st == DG_E_NOTFOUND)
-			continue;
-		if (found++ == 0) {
-			st_first = st;
-			first = e;
-			if (st == DG_OK)
-				*out = one;
-		}
-	}
+	found = dg_txt_select_one(txt, lens, n, rpt_parse_any, &one, out, sizeof(*out), &st_first,
+	                          &first);
 	if (found == 0)
 		return DG_TLSRPT_ABSENT;
 	if (found > 1) {
