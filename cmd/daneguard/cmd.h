@@ -24,7 +24,8 @@ enum cmd_exit {
 	CMD_EXIT_USAGE = 64,   /**< bad command line, bad trust anchor or resolver */
 	CMD_EXIT_DATAERR = 65, /**< an input file is malformed (certificate, key) */
 	CMD_EXIT_NOINPUT = 66, /**< an input file cannot be read */
-	CMD_EXIT_INTERNAL = 70 /**< internal error */
+	CMD_EXIT_INTERNAL = 70, /**< internal error */
+	CMD_EXIT_IOERR = 74    /**< a database, state or output file cannot be written (scan) */
 };
 
 /** Returned by the argument helpers when parsing goes on. */
@@ -71,6 +72,32 @@ int cmd_net_open(struct cmd_net *net, const struct dg_dns_opts *dns_opts);
 /** Free what cmd_net_open() made. */
 void cmd_net_close(struct cmd_net *net);
 
+/** Run "daneguard scan" (cmd_scan.c). @return exit code */
+int cmd_scan_main(int argc, char **argv);
+
+/** Print the complete help of "daneguard scan". */
+void cmd_scan_usage(FILE *out);
+
+/** Run "daneguard report" (changes, fail-list; cmd_report.c). @return exit code */
+int cmd_report_main(int argc, char **argv);
+
+/** Print the complete help of "daneguard report". */
+void cmd_report_usage(FILE *out);
+
+struct dg_changes;
+
+/**
+ * Print a summary of @p ch (counts, then one line per change) to @p out.
+ * @param ch changes (borrowed)
+ */
+void cmd_print_changes(FILE *out, const struct dg_changes *ch);
+
+/**
+ * Run "sh -c CMD" with the changes as JSON on its stdin; wait at most 60 s, then kill it.
+ * A failure is a warning on stderr. @param ch changes (borrowed)
+ */
+void cmd_run_on_change(const char *cmd, const struct dg_changes *ch);
+
 /** Run "daneguard tlsa" (generate, verify). @return exit code */
 int cmd_tlsa_main(int argc, char **argv);
 
@@ -82,6 +109,16 @@ int cmd_rollover_main(int argc, char **argv);
 
 /** Print the complete help of "daneguard rollover". */
 void cmd_rollover_usage(FILE *out);
+
+/**
+ * Run the stateful "daneguard rollover init|status|publish|advance|run --state DIR"
+ * (cmd_rollover_state.c). @param argc count, argv[0] "rollover" @param argv (borrowed)
+ * @return exit code (75 when too early)
+ */
+int cmd_rollover_state_main(int argc, char **argv);
+
+/** Print the help of the stateful rollover commands. @param out stream (borrowed) */
+void cmd_rollover_state_usage(FILE *out);
 
 /**
  * Run "daneguard check".

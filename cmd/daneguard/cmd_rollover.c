@@ -14,8 +14,8 @@
  * Exit codes (docs/daneguard.1): 0 published / applied, 1 rejected or not (yet) served
  * everywhere, 3 temporary failure (timeout, SERVFAIL, DNS), 64 usage, 66 unreadable key.
  * The TSIG secret is never printed. cmd/ parses and prints; lib/publish does the work
- * (STYLE.md section 1). The state directory of a full rollover (current/next keys) is not
- * implemented yet.
+ * (STYLE.md section 1). With --state DIR, and for init/advance/run, the stateful rollover
+ * manager in cmd_rollover_state.c takes over (docs/rollover.md).
  *
  * SPEC: section 12 PUB-6 (publish the next association everywhere before the key change),
  * PUB-7 (TTL).
@@ -88,6 +88,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg);
 static void on_update(void *arg, enum dg_status st, const struct dg_publish_result *res,
                       const struct dg_err *err);
 static int run_publish(struct ro_run *run);
+static bool wants_state(int argc, char **argv);
 
 void cmd_rollover_usage(FILE *out)
 {
@@ -115,7 +116,19 @@ void cmd_rollover_usage(FILE *out)
 	    "  --if-absent         prerequisite: only if no TLSA RRset exists yet\n"
 	    "  --timeout SECONDS   per exchange with a server (default 10)\n"
 	    "exit: 0 applied/published, 1 rejected/not served everywhere, 3 temporary failure,\n"
-	    "      64 usage, 66 key file unreadable\n");
+	    "      64 usage, 66 key file unreadable\n\n");
+	cmd_rollover_state_usage(out);
+}
+
+static bool wants_state(int argc, char **argv)
+{
+	if (argc >= 2 && (strcmp(argv[1], "init") == 0 || strcmp(argv[1], "advance") == 0 ||
+	                  strcmp(argv[1], "run") == 0))
+		return true;
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--state") == 0 || strncmp(argv[i], "--state=", 8) == 0)
+			return true;
+	return false;
 }
 
 static int usage_error(const char *fmt, ...)
@@ -392,12 +405,14 @@ int cmd_rollover_main(int argc, char **argv)
 	struct ro_run run = {.cli = &cli, .rc = CMD_EXIT_INTERNAL};
 	int rc;
 
+	if (wants_state(argc, argv))
+		return cmd_rollover_state_main(argc, argv);
 	if (argc < 2 || (strcmp(argv[1], "publish") != 0 && strcmp(argv[1], "status") != 0)) {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 			cmd_rollover_usage(stdout);
 			return CMD_EXIT_OK;
 		}
-		return usage_error("want 'publish' or 'status'");
+		return usage_error("want init, status, publish, advance or run");
 	}
 	cli.sub = argv[1];
 	dg_dns_opts_init(&cli.dns);

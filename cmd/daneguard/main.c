@@ -1,7 +1,8 @@
 /*
  * main.c - the daneguard command: dispatch "daneguard <command> [options]".
  *
- * Commands: check (cmd_check.c); plus --version, --help and "help <command>".
+ * Commands: check (cmd_check.c), scan (cmd_scan.c), report (cmd_report.c), tlsa, rollover;
+ * plus --version, --help and "help <command>".
  * An unknown command is a usage error (exit 64) with one line naming it. Output of help and
  * version goes to stdout; errors go to stderr (STYLE.md section 8).
  */
@@ -19,6 +20,9 @@ struct command {
 static const struct command commands[] = {
     {"check", "check the DANE (RFC 7672) set-up of mail domains", cmd_check_main, cmd_check_usage},
     {"tlsa", "generate TLSA records; guard a certificate deploy", cmd_tlsa_main, cmd_tlsa_usage},
+    {"scan", "check a list of mail domains; JSON Lines, history", cmd_scan_main, cmd_scan_usage},
+    {"report", "changes between scans; fail list for Postfix", cmd_report_main,
+     cmd_report_usage},
     {"rollover", "publish TLSA records by DNS UPDATE; check every server", cmd_rollover_main,
      cmd_rollover_usage},
 };

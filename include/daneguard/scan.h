@@ -21,6 +21,7 @@
 #include <daneguard/mtasts.h>
 #include <daneguard/tlsa.h>
 #include <daneguard/tlsrpt.h>
+#include <daneguard/util.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -223,6 +224,8 @@ struct dg_engine_opts {
 	bool transcript;            /**< keep SMTP/TLS transcripts (-v) */
 	int days;                   /**< also verify N days ahead; -1 = not asked */
 	unsigned max_probes;        /**< TLS probes in flight at once */
+	unsigned max_probes_per_addr; /**< TLS probes in flight to one address at once (4), so a
+	                                 hoster's shared MX is never hammered; 0 means 1 */
 	bool probe_non_dane;        /**< probe hosts without DANE too (STARTTLS, chain) */
 	bool mta_sts;               /**< look up and fetch MTA-STS policies (default on) */
 	const char *ca_file;        /**< PEM CAs for MTA-STS (HTTPS and MX certificates);
@@ -264,6 +267,112 @@ enum dg_status dg_engine_check(struct dg_engine *eng, const char *domain, dg_eng
 
 /** Number of checks still running. */
 size_t dg_engine_pending(const struct dg_engine *eng);
+
+/** Counters of the shared probe table, for tests and progress (dg_engine_get_stats()). */
+struct dg_engine_stats {
+	uint64_t probe_requests;    /**< probes asked for by addresses of checks */
+	uint64_t probes_created;    /**< distinct (address, port, SNI, key type) entries */
+	uint64_t probes_started;    /**< TLS probes actually started (one per entry) */
+	unsigned peak_running;      /**< most probes in flight at once */
+	unsigned peak_per_addr;     /**< most probes in flight to one address at once */
+	uint64_t checks_started;    /**< dg_engine_check() calls accepted */
+};
+
+/**
+ * Copy the engine's counters.
+ * @param eng the engine (borrowed)
+ * @param out filled
+ */
+void dg_engine_get_stats(const struct dg_engine *eng, struct dg_engine_stats *out);
+
+/* ---- the scan input: one domain per line (scan_input.c) ------------------------------ */
+
+#define DG_SCAN_LINE_MAX 1024 /**< longest input line kept; longer lines are malformed */
+
+/** What dg_scan_input_feed() found. */
+enum dg_scan_line_kind {
+	DG_SCAN_LINE_NONE = 0,  /**< no complete line yet: feed more (or finish at EOF) */
+	DG_SCAN_LINE_DOMAIN,    /**< a valid domain, normalized, in @c domain */
+	DG_SCAN_LINE_SKIP,      /**< a blank line or a # comment */
+	DG_SCAN_LINE_MALFORMED  /**< not a domain: @c why says why, @c domain the text shown */
+};
+
+/** One line of the input, as dg_scan_input_feed() hands it out. */
+struct dg_scan_line {
+	enum dg_scan_line_kind kind;
+	uint64_t lineno;                   /**< 1-based line number */
+	char domain[DG_NAME_BUF_SIZE + 64]; /**< normalized domain, or the escaped bad text */
+	char why[160];                     /**< reason for DG_SCAN_LINE_MALFORMED */
+};
+
+/** Line reader state (embedded; dg_scan_input_init()). Holds one line at most. */
+struct dg_scan_input {
+	char buf[DG_SCAN_LINE_MAX];
+	size_t len;      /**< bytes of the current line kept */
+	bool overlong;   /**< the current line passed DG_SCAN_LINE_MAX */
+	uint64_t lineno; /**< lines completed so far */
+};
+
+/** Start reading at line 1. */
+void dg_scan_input_init(struct dg_scan_input *in);
+
+/**
+ * Consume input bytes up to and including the first line end ("\n"; a "\r" before it is
+ * dropped). Pure: no I/O. Leading/trailing blanks are ignored; "#" starts a comment line
+ * (a "#" after a domain starts a trailing comment); a trailing dot is accepted.
+ * @param p bytes (borrowed), @p len of them
+ * @param out the line found, kind DG_SCAN_LINE_NONE when @p p ended inside a line
+ * @return the number of bytes consumed (<= @p len)
+ */
+size_t dg_scan_input_feed(struct dg_scan_input *in, const uint8_t *p, size_t len,
+			  struct dg_scan_line *out);
+
+/**
+ * At end of input: hand out a last line without a line end, if any.
+ * @return true when @p out holds a line
+ */
+bool dg_scan_input_finish(struct dg_scan_input *in, struct dg_scan_line *out);
+
+/* ---- the resume state of a scan (scan_state.c) ------------------------------------- */
+
+struct dg_scan_state;
+
+/**
+ * Load the state file of an interrupted scan: which input lines are finished. Memory
+ * holds a watermark (every line up to it is finished) and the finished lines above it,
+ * which are few: results complete out of order only within the concurrency window.
+ * @param path state file (copied)
+ * @param run_id out: the history run it belongs to (0: none)
+ * @param out the state, appended to from now on; dg_scan_state_free()
+ * @return DG_OK, DG_E_NOTFOUND (no such file: start a new one), DG_E_PARSE, DG_E_IO
+ */
+enum dg_status dg_scan_state_load(const char *path, int64_t *run_id,
+				  struct dg_scan_state **out, struct dg_err *err);
+
+/**
+ * Create (truncate) a state file for a new scan, header written and fsync'd.
+ * @param run_id history run of the scan, 0 for none
+ */
+enum dg_status dg_scan_state_create(const char *path, int64_t run_id,
+				    struct dg_scan_state **out, struct dg_err *err);
+
+/** true if input line @p lineno was finished by an earlier attempt. */
+bool dg_scan_state_is_done(const struct dg_scan_state *s, uint64_t lineno);
+
+/** Lines the loaded file marked finished. */
+uint64_t dg_scan_state_loaded(const struct dg_scan_state *s);
+
+/** Mark line @p lineno finished (buffered until dg_scan_state_sync()). */
+void dg_scan_state_mark(struct dg_scan_state *s, uint64_t lineno);
+
+/** Append the buffered marks and fsync. @return DG_OK or DG_E_IO naming the file */
+enum dg_status dg_scan_state_sync(struct dg_scan_state *s, struct dg_err *err);
+
+/** The scan completed: remove the file. @return DG_OK or DG_E_IO */
+enum dg_status dg_scan_state_remove(struct dg_scan_state *s, struct dg_err *err);
+
+/** Close (without syncing). NULL ok. */
+void dg_scan_state_free(struct dg_scan_state *s);
 
 /** Free a result handed to a dg_engine_cb. NULL ok. */
 void dg_domain_result_free(struct dg_domain_result *res);

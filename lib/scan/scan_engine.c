@@ -2,7 +2,7 @@
  * scan_engine.c - the engine: options, lifecycle, per-check bookkeeping.
  *
  * Public: dg_engine_opts_init, dg_engine_new, dg_engine_free, dg_engine_check,
- * dg_engine_pending, dg_domain_result_free, dg_verdict_str, dg_host_status_str,
+ * dg_engine_pending, dg_domain_result_free (dg_engine_get_stats: scan_probe.c), dg_verdict_str, dg_host_status_str,
  * dg_probe_key_str, dg_sts_policy_status_str, dg_sender_action_str.
  * Internal: scan_hold/scan_release (completion counting), scan_strdup,
  * scan_reason, scan_rrset_set.
@@ -28,7 +28,8 @@ static void check_abort(struct scan_check *chk);
 static void check_unlink(struct scan_check *chk);
 static void check_release(struct scan_check *chk);
 
-enum { SCAN_ARENA_CHUNK = 16384, SCAN_DEFAULT_TIMEOUT_MS = 10000, SCAN_DEFAULT_PROBES = 64 };
+enum { SCAN_ARENA_CHUNK = 16384, SCAN_DEFAULT_TIMEOUT_MS = 10000, SCAN_DEFAULT_PROBES = 64,
+       SCAN_DEFAULT_PROBES_PER_ADDR = 4 };
 
 void dg_engine_opts_init(struct dg_engine_opts *opts)
 {
@@ -43,6 +44,7 @@ void dg_engine_opts_init(struct dg_engine_opts *opts)
 	opts->both_key_types = true;
 	opts->days = -1;
 	opts->max_probes = SCAN_DEFAULT_PROBES;
+	opts->max_probes_per_addr = SCAN_DEFAULT_PROBES_PER_ADDR;
 	opts->probe_non_dane = true;
 	opts->mta_sts = true;
 	opts->ca_file = NULL;
@@ -116,6 +118,7 @@ enum dg_status dg_engine_check(struct dg_engine *eng, const char *domain, dg_eng
 	st = dg_name_normalize(domain, name, sizeof(name), err);
 	if (st != DG_OK)
 		return st;
+	eng->stats.checks_started++;
 	chk = dg_xcalloc(1, sizeof(*chk));
 	chk->eng = eng;
 	chk->cb = cb;

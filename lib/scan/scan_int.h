@@ -57,6 +57,14 @@ struct scan_probe {
 /* ---- the engine (scan_engine.c) ------------------------------------------------------ */
 
 #define SCAN_PROBE_BUCKETS 4096
+#define SCAN_ADDR_BUCKETS 1024
+
+/** Probes in flight to one address (the per-IP cap of scan_probe.c). */
+struct scan_addr_load {
+	char addr[46];
+	unsigned running;
+	struct scan_addr_load *next;
+};
 #define SCAN_EXPIRY_WARN_DAYS 21 /* advice: a DANE-TA chain certificate expires soon */
 
 struct dg_engine {
@@ -68,6 +76,8 @@ struct dg_engine {
 	struct scan_probe *queue_head, *queue_tail;
 	struct probe_later *later;  /* answers from finished probes, due next loop turn */
 	size_t probes_running;
+	struct scan_addr_load *addr_load[SCAN_ADDR_BUCKETS]; /* running probes per address */
+	struct dg_engine_stats stats;
 	struct scan_check *checks; /* running checks */
 	size_t n_checks;
 	struct dg_sts_fetcher *sts_fetcher; /* MTA-STS policy fetches (opts.mta_sts) */

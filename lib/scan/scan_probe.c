@@ -6,7 +6,11 @@
  * requests join the waiters of a running probe or get the stored outcome on
  * the next loop turn. The chain is kept so that each domain re-verifies it with
  * its own TLSA set and reference identifiers (SPEC AUTH-5). At most
- * opts.max_probes run at once; the rest wait in FIFO order.
+ * opts.max_probes run at once, and at most opts.max_probes_per_addr to one
+ * address (a hoster's MX shared by thousands of domains sees a few connections,
+ * never a burst); the rest wait in FIFO order, a probe blocked by its address's
+ * cap letting later probes to other addresses pass. dg_engine_get_stats() counts
+ * requests, entries and starts, so tests prove each entry is probed once.
  *
  * Ownership: the engine owns every entry; waiters point at scan_addr objects
  * owned by their check, removed by scan_probe_forget_check() on abort.
@@ -26,6 +30,9 @@ static void probe_done(void *arg, struct dg_smtp_probe_result *res);
 static void probe_notify(struct scan_probe *p);
 static void probe_later_cb(evutil_socket_t fd, short what, void *arg);
 static size_t hash_str(const char *s);
+static struct scan_addr_load *addr_load(struct dg_engine *eng, const char *addr);
+static struct scan_probe *queue_take_eligible(struct dg_engine *eng);
+static void addr_load_free(struct dg_engine *eng);
 
 /* A waiter for a probe that is already done: answered on the next loop turn. */
 struct probe_later {
@@ -45,8 +52,10 @@ void scan_probe_request(struct dg_engine *eng, struct scan_addr *sa, size_t slot
 
 	snprintf(kbuf, sizeof(kbuf), "%s|%u|%s|%d", addr, (unsigned)eng->opts.port,
 		 sni ? sni : "", (int)key);
+	eng->stats.probe_requests++;
 	p = probe_find(eng, kbuf, &b);
 	if (p == NULL) {
+		eng->stats.probes_created++;
 		p = dg_xcalloc(1, sizeof(*p));
 		p->key = dg_xstrdup(kbuf);
 		snprintf(p->addr, sizeof(p->addr), "%s", addr);
@@ -93,15 +102,64 @@ static struct scan_probe *probe_find(struct dg_engine *eng, const char *key, siz
 
 static void probe_run_queue(struct dg_engine *eng)
 {
-	while (eng->queue_head != NULL && eng->probes_running < eng->opts.max_probes) {
-		struct scan_probe *p = eng->queue_head;
+	struct scan_probe *p;
 
-		eng->queue_head = p->qnext;
-		if (eng->queue_head == NULL)
-			eng->queue_tail = NULL;
-		p->qnext = NULL;
+	while (eng->probes_running < eng->opts.max_probes &&
+	       (p = queue_take_eligible(eng)) != NULL)
 		probe_start(p);
+}
+
+/* The first queued probe whose address is under its cap, unlinked; NULL if none. */
+static struct scan_probe *queue_take_eligible(struct dg_engine *eng)
+{
+	unsigned cap = eng->opts.max_probes_per_addr > 0 ? eng->opts.max_probes_per_addr : 1;
+	struct scan_probe *prev = NULL;
+
+	for (struct scan_probe *p = eng->queue_head; p != NULL; prev = p, p = p->qnext) {
+		if (addr_load(eng, p->addr)->running >= cap)
+			continue;
+		if (prev != NULL)
+			prev->qnext = p->qnext;
+		else
+			eng->queue_head = p->qnext;
+		if (eng->queue_tail == p)
+			eng->queue_tail = prev;
+		p->qnext = NULL;
+		return p;
 	}
+	return NULL;
+}
+
+/* The running-probe count of @p addr, created at zero. */
+static struct scan_addr_load *addr_load(struct dg_engine *eng, const char *addr)
+{
+	size_t b = hash_str(addr) % SCAN_ADDR_BUCKETS;
+	struct scan_addr_load *l;
+
+	for (l = eng->addr_load[b]; l != NULL; l = l->next)
+		if (strcmp(l->addr, addr) == 0)
+			return l;
+	l = dg_xcalloc(1, sizeof(*l));
+	snprintf(l->addr, sizeof(l->addr), "%s", addr);
+	l->next = eng->addr_load[b];
+	eng->addr_load[b] = l;
+	return l;
+}
+
+static void addr_load_free(struct dg_engine *eng)
+{
+	for (size_t b = 0; b < SCAN_ADDR_BUCKETS; b++)
+		while (eng->addr_load[b] != NULL) {
+			struct scan_addr_load *l = eng->addr_load[b];
+
+			eng->addr_load[b] = l->next;
+			free(l);
+		}
+}
+
+void dg_engine_get_stats(const struct dg_engine *eng, struct dg_engine_stats *out)
+{
+	*out = eng->stats;
 }
 
 static void probe_start(struct scan_probe *p)
@@ -125,8 +183,16 @@ static void probe_start(struct scan_probe *p)
 	o.tls_timeout_ms = eng->opts.timeout_ms;
 	o.total_timeout_ms = eng->opts.timeout_ms * 4;
 	o.transcript = eng->opts.transcript;
+	struct scan_addr_load *load = addr_load(eng, p->addr);
+
 	p->state = SCAN_PROBE_RUNNING;
 	eng->probes_running++;
+	load->running++;
+	eng->stats.probes_started++;
+	if (load->running > eng->stats.peak_per_addr)
+		eng->stats.peak_per_addr = load->running;
+	if (eng->probes_running > eng->stats.peak_running)
+		eng->stats.peak_running = (unsigned)eng->probes_running;
 	if (dg_smtp_probe_start(eng->base, &o, probe_done, p, &p->probe, &err) != DG_OK) {
 		struct dg_smtp_probe_result res;
 
@@ -148,6 +214,7 @@ static void probe_done(void *arg, struct dg_smtp_probe_result *res)
 	p->probe = NULL;
 	p->state = SCAN_PROBE_DONE;
 	eng->probes_running--;
+	addr_load(eng, p->addr)->running--;
 	p->outcome = res->outcome;
 	p->stage = res->stage;
 	p->reason = dg_xstrdup(res->reason);
@@ -252,6 +319,7 @@ void scan_probe_table_free(struct dg_engine *eng)
 			free(p);
 		}
 	}
+	addr_load_free(eng);
 }
 
 /* FNV-1a */
