@@ -31,7 +31,7 @@
 #include <event2/event.h>
 
 #define CHECK_MAX_RESOLVERS 16
-#define CHECK_CONTINUE (-1) /* parse_args: go on and check */
+#define CHECK_CONTINUE CMD_CONTINUE /* parse_args: go on and check */
 
 /* Long-only options. */
 enum {
@@ -72,8 +72,6 @@ struct check_run {
 	bool progress;
 };
 
-static int usage_error(const char *fmt, ...) DG_PRINTF(1, 2);
-static int parse_num(const char *opt, const char *val, uint32_t min, uint32_t max, uint32_t *out);
 static int parse_option(int c, struct check_cli *cli, char **argv);
 static int parse_args(int argc, char **argv, struct check_cli *cli);
 static int check_readable(const char *what, const char *file);
@@ -134,30 +132,6 @@ void cmd_check_usage(FILE *out)
 
 /* ---- arguments ------------------------------------------------------------------------------ */
 
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("daneguard: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see 'daneguard help check')\n", stderr);
-	return CMD_EXIT_USAGE;
-}
-
-static int parse_num(const char *opt, const char *val, uint32_t min, uint32_t max, uint32_t *out)
-{
-	enum dg_status st = dg_parse_u32(val, min, max, out);
-
-	if (st == DG_OK)
-		return CHECK_CONTINUE;
-	if (st == DG_E_LIMIT)
-		return usage_error("%s: '%s' is not in %lu..%lu", opt, val, (unsigned long)min,
-		                   (unsigned long)max);
-	return usage_error("%s: '%s' is not a number", opt, val);
-}
-
 /* One option of getopt_long(); returns CHECK_CONTINUE or an exit code. */
 static int parse_option(int c, struct check_cli *cli, char **argv)
 {
@@ -168,7 +142,7 @@ static int parse_option(int c, struct check_cli *cli, char **argv)
 	case OPT_JSON: cli->json = true; break;
 	case OPT_RESOLVER:
 		if (cli->n_resolvers == CHECK_MAX_RESOLVERS)
-			return usage_error("--resolver: more than %d resolvers",
+			return cmd_usage_error("check", "--resolver: more than %d resolvers",
 			                   CHECK_MAX_RESOLVERS);
 		cli->resolvers[cli->n_resolvers++] = optarg;
 		break;
@@ -176,31 +150,31 @@ static int parse_option(int c, struct check_cli *cli, char **argv)
 	case OPT_CA_FILE: cli->eo.ca_file = optarg; return check_readable("CA file", optarg);
 	case OPT_NO_STS: cli->eo.mta_sts = false; break;
 	case OPT_PORT:
-		if ((rc = parse_num("--port", optarg, 1, 65535, &v)) == CHECK_CONTINUE)
+		if ((rc = cmd_parse_num("check", "--port", optarg, 1, 65535, &v)) == CHECK_CONTINUE)
 			cli->eo.port = (uint16_t)v;
 		break;
 	case OPT_TIMEOUT:
-		if ((rc = parse_num("--timeout", optarg, 1, 600, &v)) == CHECK_CONTINUE)
+		if ((rc = cmd_parse_num("check", "--timeout", optarg, 1, 600, &v)) == CHECK_CONTINUE)
 			cli->eo.timeout_ms = v * 1000u;
 		break;
 	case OPT_DAYS:
-		if ((rc = parse_num("--days", optarg, 0, 3650, &v)) == CHECK_CONTINUE)
+		if ((rc = cmd_parse_num("check", "--days", optarg, 0, 3650, &v)) == CHECK_CONTINUE)
 			cli->eo.days = cli->ropts.days = (int)v;
 		break;
 	case OPT_HELO:
 		if (!dg_name_is_valid(optarg, NULL))
-			return usage_error("--helo: '%s' is not a valid host name", optarg);
+			return cmd_usage_error("check", "--helo: '%s' is not a valid host name", optarg);
 		cli->eo.helo = optarg;
 		break;
 	case '4': cli->only4 = true; break;
 	case '6': cli->only6 = true; break;
 	case 'v': cli->eo.transcript = cli->ropts.verbose = true; break;
 	case 'h': cmd_check_usage(stdout); return CMD_EXIT_OK;
-	case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+	case ':': return cmd_usage_error("check", "option '%s' needs a value", argv[optind - 1]);
 	default:
 		if (optopt != 0)
-			return usage_error("unknown option '-%c'", optopt);
-		return usage_error("unknown option '%s'", argv[optind - 1]);
+			return cmd_usage_error("check", "unknown option '-%c'", optopt);
+		return cmd_usage_error("check", "unknown option '%s'", argv[optind - 1]);
 	}
 	return rc;
 }
@@ -227,37 +201,22 @@ static int parse_args(int argc, char **argv, struct check_cli *cli)
 		if ((rc = parse_option(c, cli, argv)) != CHECK_CONTINUE)
 			return rc;
 	if (cli->only4 && cli->only6)
-		return usage_error("options -4 and -6 exclude each other");
+		return cmd_usage_error("check", "options -4 and -6 exclude each other");
 	cli->eo.ipv4 = !cli->only6;
 	cli->eo.ipv6 = !cli->only4;
 	cli->eo.dns.forwarders = cli->resolvers;
 	cli->eo.dns.n_forwarders = cli->n_resolvers;
 	if (optind >= argc)
-		return usage_error("check needs at least one DOMAIN");
+		return cmd_usage_error("check", "check needs at least one DOMAIN");
 	cli->domains = argv + optind;
 	cli->n_domains = (size_t)(argc - optind);
 	return validate_domains(cli);
 }
 
-/* Trust anchor and CA file must be readable files before anything starts. */
+/* Trust anchor and CA file must be readable before anything starts: a usage error. */
 static int check_readable(const char *what, const char *file)
 {
-	struct stat st;
-	FILE *f = fopen(file, "r");
-
-	if (f == NULL) {
-		fprintf(stderr, "daneguard: cannot read %s '%s': %s\n", what, file,
-		        strerror(errno));
-		return CMD_EXIT_USAGE;
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		fprintf(stderr, "daneguard: cannot read %s '%s': not a regular file\n", what,
-		        file);
-		return CMD_EXIT_USAGE;
-	}
-	fclose(f);
-	return CHECK_CONTINUE;
+	return cmd_check_readable(what, file) == CMD_CONTINUE ? CHECK_CONTINUE : CMD_EXIT_USAGE;
 }
 
 /* dg_name_is_valid() writes 'DNS name "x": why'; keep the why. */

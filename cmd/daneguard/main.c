@@ -23,7 +23,8 @@ static const struct command commands[] = {
     {"scan", "check a list of mail domains; JSON Lines, history", cmd_scan_main, cmd_scan_usage},
     {"report", "changes between scans; fail list for Postfix", cmd_report_main,
      cmd_report_usage},
-    {"rollover", "publish TLSA records by DNS UPDATE; check every server", cmd_rollover_main,
+    {"rollover", "roll keys over without outage: publish, check every server, advance",
+     cmd_rollover_main,
      cmd_rollover_usage},
 };
 
