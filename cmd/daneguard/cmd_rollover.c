@@ -72,6 +72,7 @@ struct ro_run {
 	uint64_t deadline_ms;
 	struct event *retry;
 	bool quiet_check; /* publish --wait: print only the last report */
+	bool precheck;    /* publish: the check that runs before the UPDATE */
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -88,6 +89,8 @@ static void on_retry(evutil_socket_t fd, short what, void *arg);
 static void on_update(void *arg, enum dg_status st, const struct dg_publish_result *res,
                       const struct dg_err *err);
 static int run_publish(struct ro_run *run);
+static int send_update(struct ro_run *run);
+static void on_precheck(struct ro_run *run, struct dg_publish_report *rep);
 static bool wants_state(int argc, char **argv);
 
 void cmd_rollover_usage(FILE *out)
@@ -327,7 +330,14 @@ static void on_check(void *arg, struct dg_publish_report *rep)
 {
 	struct ro_run *run = arg;
 	struct timeval tv = {1, 0};
-	bool again =
+	bool again;
+
+	if (run->precheck) {
+		run->precheck = false;
+		on_precheck(run, rep);
+		return;
+	}
+	again =
 	    run->quiet_check && !rep->published && dg_clock_mono_ms() + 1000 < run->deadline_ms;
 
 	if (!again)
@@ -340,6 +350,23 @@ static void on_check(void *arg, struct dg_publish_report *rep)
 		run->retry = evtimer_new(run->net.base, on_retry, run);
 		evtimer_add(run->retry, &tv);
 	}
+}
+
+/* Before any UPDATE: a zone that is not signed, or does not validate, would take the
+ * records but no DANE sender would ever use them (SPEC TLSA-1): refuse, change nothing. */
+static void on_precheck(struct ro_run *run, struct dg_publish_report *rep)
+{
+	enum dg_status st = rep->status;
+
+	if (st == DG_E_NOTFOUND)
+		fprintf(stderr, "daneguard: %s; nothing changed\n", rep->reason);
+	dg_publish_report_free(rep);
+	if (st == DG_E_NOTFOUND) {
+		run->rc = CMD_EXIT_FAIL;
+		return;
+	}
+	if ((run->rc = send_update(run)) == CMD_CONTINUE)
+		run->rc = CMD_EXIT_OK;
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -379,6 +406,16 @@ static void on_update(void *arg, enum dg_status st, const struct dg_publish_resu
 
 static int run_publish(struct ro_run *run)
 {
+	int rc = load_key(run->cli, &run->key);
+
+	if (rc != CMD_CONTINUE)
+		return rc;
+	run->precheck = true;
+	return start_check(run);
+}
+
+static int send_update(struct ro_run *run)
+{
 	struct ro_cli *cli = run->cli;
 	struct dg_publish_change ch = {.zone = cli->zone,
 	                               .host = cli->host,
@@ -387,10 +424,7 @@ static int run_publish(struct ro_run *run)
 	                               .set = cli->set,
 	                               .prereq_absent = cli->if_absent};
 	struct dg_err err = {0};
-	int rc = load_key(cli, &run->key);
 
-	if (rc != CMD_CONTINUE)
-		return rc;
 	if (dg_publish_update_start(run->net.base, cli->server, cli->server_port, &ch, &run->key,
 	                            cli->timeout_s * 1000u, on_update, run, NULL, &err) != DG_OK) {
 		fprintf(stderr, "daneguard: %s\n", err.msg);

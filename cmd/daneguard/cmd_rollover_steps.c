@@ -363,6 +363,12 @@ int rs_publish(struct rs_ctx *c)
 			auth = auth && c->host[i].rep != NULL && c->host[i].rep->published;
 			if (sent || !rs_needs_update(c, i))
 				continue;
+			if (c->host[i].rep != NULL && c->host[i].rep->status == DG_E_NOTFOUND) {
+				/* unsigned zone (or no NS): records there are ignored by every
+				 * DANE sender, so publishing would only mislead */
+				rs_say("%s; nothing changed", c->host[i].rep->reason);
+				return CMD_EXIT_FAIL;
+			}
 			rc = c->conf.primary[0] != '\0' && c->conf.publish_command[0] == '\0'
 			         ? rs_send(c, i)
 			         : rs_hook_publish(c, i);

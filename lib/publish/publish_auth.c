@@ -241,6 +241,11 @@ static void on_ns(struct dg_publish_check *chk, const struct dg_dns_answer *ans)
 {
 	const char *zone = chk->rep->zone;
 
+	if (ans->security == DG_DNS_INSECURE && ans->outcome == DG_DNS_ANSWER) {
+		finish(chk, DG_E_NOTFOUND, "zone %s is not DNSSEC-signed (its NS RRset is "
+		       "insecure): DANE senders ignore TLSA records there (SPEC TLSA-1)", zone);
+		return;
+	}
 	if (ans->security != DG_DNS_SECURE || ans->outcome != DG_DNS_ANSWER) {
 		finish(chk, dg_dns_answer_is_error(ans) ? DG_E_DNS_TEMP : DG_E_NOTFOUND,
 		       "NS of %s: %s %s%s%s", zone, dg_dns_security_str(ans->security),
