@@ -84,6 +84,12 @@ int cmd_report_main(int argc, char **argv);
 /** Print the complete help of "daneguard report". */
 void cmd_report_usage(FILE *out);
 
+/**
+ * "daneguard report html": write the HTML overview of the history @p db to @p out_path
+ * (cmd_report_html.c). @param db, out_path borrowed. @return exit code
+ */
+int cmd_report_html(const char *db, const char *out_path);
+
 struct dg_changes;
 
 /**

@@ -9,6 +9,8 @@
  * has been broken (dane-fail, dnssec-bogus) in each of the newest N complete runs, as a
  * Postfix smtp_tls_policy_maps table downgrading them to "may" (one comment per entry: why
  * and since when), as text or as JSON. Entries leave by themselves when a domain recovers.
+ * html: one self-contained page (-o FILE) with charts, the fail list and a domain table
+ * (cmd_report_html.c).
  * The database is opened without creating it: a missing file is an error naming it.
  *
  * Ownership: everything read is freed before returning; option strings borrow argv.
@@ -29,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { OPT_DB = 256, OPT_RUN, OPT_RUNS, OPT_FORMAT };
+enum { OPT_DB = 256, OPT_RUN, OPT_RUNS, OPT_FORMAT, OPT_OUTPUT = 'o' };
 enum report_format { FMT_DEFAULT = 0, FMT_JSON, FMT_TEXT, FMT_POSTFIX };
 enum { ON_CHANGE_WAIT_MS = 60000 };
 
@@ -39,6 +41,7 @@ struct report_cli {
 	uint32_t run; /* 0: newest complete */
 	uint32_t runs;
 	enum report_format format;
+	const char *output; /* html: -o FILE */
 };
 
 static int parse_args(int argc, char **argv, struct report_cli *cli);
@@ -58,6 +61,7 @@ void cmd_report_usage(FILE *out)
 	    out,
 	    "usage: daneguard report changes --db FILE [--run N] [--format json|text]\n"
 	    "       daneguard report fail-list --db FILE [--runs N] [--format postfix|text|json]\n"
+	    "       daneguard report html --db FILE -o OUT.html\n"
 	    "\n"
 	    "Read the history written by 'daneguard scan --db FILE'.\n"
 	    "\n"
@@ -69,6 +73,10 @@ void cmd_report_usage(FILE *out)
 	    "           postfix: an smtp_tls_policy_maps table that downgrades them to 'may',\n"
 	    "           with a comment per entry saying why and since when. A domain leaves the\n"
 	    "           list as soon as a complete run finds it working again.\n"
+	    "html       one self-contained page (no network access when opened): verdicts per\n"
+	    "           run (chart), DANE coverage, top MX operators, the fail list and a\n"
+	    "           sortable, filterable table of the newest complete run's domains with\n"
+	    "           their reasons. Written to OUT.html.tmp, then renamed.\n"
 	    "\n"
 	    "exit status: 0 done; 64 usage error; 74 the database cannot be read\n"
 	    "\n"
@@ -100,23 +108,25 @@ static int parse_args(int argc, char **argv, struct report_cli *cli)
 	    {"run", required_argument, NULL, OPT_RUN},
 	    {"runs", required_argument, NULL, OPT_RUNS},
 	    {"format", required_argument, NULL, OPT_FORMAT},
+	    {"output", required_argument, NULL, OPT_OUTPUT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c, rc = CMD_CONTINUE;
 
 	if (argc < 2)
-		return cmd_usage_error("report", "report needs 'changes' or 'fail-list'");
+		return cmd_usage_error("report", "report needs 'changes', 'fail-list' or 'html'");
 	cli->what = argv[1];
 	if (strcmp(cli->what, "-h") == 0 || strcmp(cli->what, "--help") == 0) {
 		cmd_report_usage(stdout);
 		return CMD_EXIT_OK;
 	}
-	if (strcmp(cli->what, "changes") != 0 && strcmp(cli->what, "fail-list") != 0)
+	if (strcmp(cli->what, "changes") != 0 && strcmp(cli->what, "fail-list") != 0 &&
+	    strcmp(cli->what, "html") != 0)
 		return cmd_usage_error("report", "unknown report '%s'", cli->what);
 	opterr = 0;
 	optind = 2;
-	while (rc == CMD_CONTINUE && (c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while (rc == CMD_CONTINUE && (c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DB: cli->db = optarg; break;
 		case OPT_RUN:
@@ -127,6 +137,7 @@ static int parse_args(int argc, char **argv, struct report_cli *cli)
 			                   &cli->runs);
 			break;
 		case OPT_FORMAT: rc = parse_format(optarg, cli); break;
+		case OPT_OUTPUT: cli->output = optarg; break;
 		case 'h': cmd_report_usage(stdout); return CMD_EXIT_OK;
 		case ':':
 			return cmd_usage_error("report", "option '%s' needs a value",
@@ -140,6 +151,8 @@ static int parse_args(int argc, char **argv, struct report_cli *cli)
 		return cmd_usage_error("report", "unexpected argument '%s'", argv[optind]);
 	if (cli->db == NULL)
 		return cmd_usage_error("report", "%s needs --db FILE", cli->what);
+	if ((strcmp(cli->what, "html") == 0) != (cli->output != NULL))
+		return cmd_usage_error("report", "-o FILE goes with html, and html needs it");
 	return CMD_CONTINUE;
 }
 
@@ -147,7 +160,7 @@ static int open_db(const struct report_cli *cli, struct dg_history **h)
 {
 	struct dg_err err = {0};
 
-	if (access(cli->db, F_OK) != 0) {
+	if (!dg_history_target_is_pg(cli->db) && access(cli->db, F_OK) != 0) {
 		fprintf(stderr, "daneguard: database %s: %s\n", cli->db, strerror(errno));
 		return CMD_EXIT_IOERR;
 	}
@@ -394,6 +407,8 @@ int cmd_report_main(int argc, char **argv)
 			return cmd_usage_error("report", "changes: --format is json or text");
 		return report_changes(&cli);
 	}
+	if (strcmp(cli.what, "html") == 0)
+		return cmd_report_html(cli.db, cli.output);
 	if (cli.run != 0)
 		return cmd_usage_error("report", "fail-list: --run is for changes (use --runs)");
 	return report_fail_list(&cli);

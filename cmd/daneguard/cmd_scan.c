@@ -16,10 +16,13 @@
  * --db: lib/history records the run, and at the end the changes since the previous complete
  * run are summarised on stderr, given to --on-change CMD as JSON on stdin, and new failures
  * make the exit status 1. The exit status is computed in scan_exit_code() alone.
+ * --metrics ADDR:PORT serves the counters as Prometheus text on the same loop
+ * (cmd_scan_metrics.c). --enqueue and --worker (PostgreSQL) are in cmd_scan_worker.c.
  *
  * Ownership: results are freed as soon as they are written; option strings borrow argv.
  */
 #include "cmd.h"
+#include "cmd_scan_int.h"
 
 #include <daneguard/history.h>
 #include <daneguard/report.h>
@@ -55,7 +58,12 @@ enum {
 	OPT_DB,
 	OPT_ON_CHANGE,
 	OPT_SYNC,
-	OPT_PROGRESS
+	OPT_PROGRESS,
+	OPT_METRICS,
+	OPT_ENQUEUE,
+	OPT_WORKER,
+	OPT_BATCH,
+	OPT_LEASE
 };
 
 struct scan_cli {
@@ -63,9 +71,9 @@ struct scan_cli {
 	struct dg_report_opts ropts;
 	const char *resolvers[SCAN_MAX_RESOLVERS];
 	size_t n_resolvers;
-	bool only4, only6, progress;
-	unsigned concurrency, sync_every;
-	const char *input, *resume, *db, *on_change;
+	bool only4, only6, progress, worker;
+	unsigned concurrency, sync_every, batch, lease_s;
+	const char *input, *resume, *db, *on_change, *metrics, *enqueue;
 };
 
 struct scan_run {
@@ -86,6 +94,7 @@ struct scan_run {
 	struct dg_scan_state *state;
 	struct dg_history *hist;
 	int64_t run_id;
+	struct scan_metrics *metrics;
 };
 
 /* Per domain in flight: the line it came from. */
@@ -96,6 +105,8 @@ struct scan_item {
 
 static int parse_option(int c, struct scan_cli *cli, char **argv);
 static int parse_args(int argc, char **argv, struct scan_cli *cli);
+static int check_queue_args(struct scan_cli *cli);
+static int run_queue(struct scan_cli *cli);
 static int open_input(struct scan_run *run);
 static uint64_t count_lines(int fd);
 static int open_history(struct scan_run *run);
@@ -116,6 +127,8 @@ static int run_loop(struct scan_run *run);
 static int finish_run(struct scan_run *run);
 static int scan_exit_code(const struct scan_run *run, const struct dg_changes *ch);
 static void run_cleanup(struct scan_run *run);
+static void metrics_snap(void *arg, struct scan_metrics_snap *out);
+static int start_metrics(struct scan_run *run);
 
 void cmd_scan_usage(FILE *out)
 {
@@ -141,7 +154,16 @@ void cmd_scan_usage(FILE *out)
 	    "                         the changes since the previous complete run on stderr\n"
 	    "  --on-change CMD        with --db: run CMD (sh -c) with the changes as JSON on\n"
 	    "                         stdin when there are any (waits at most 60 s)\n"
+	    "  --metrics ADDR:PORT    serve Prometheus metrics on http://ADDR:PORT/metrics while\n"
+	    "                         the scan runs (bound to ADDR only)\n"
 	    "  --progress             progress on stderr even when it is not a terminal\n"
+	    "  --enqueue FILE         with --db postgresql://...: create a run, queue FILE's\n"
+	    "                         domains for workers, print {\"run\",\"queued\",...}, exit\n"
+	    "  --worker               with --db postgresql://...: check queued domains in\n"
+	    "                         batches until none is left (any number of machines)\n"
+	    "  --batch N              domains per claim, 1-1000 (default 50)\n"
+	    "  --lease SECONDS        a claim's lease, 1-86400 (default 600): a dead worker's\n"
+	    "                         domains are claimed again after it\n"
 	    "  -h, --help             print this help and exit\n"
 	    "\n"
 	    "exit status:\n"
@@ -154,7 +176,9 @@ void cmd_scan_usage(FILE *out)
 	    "  70  internal error\n"
 	    "\n"
 	    "example:\n"
-	    "  daneguard scan --db scan.db --resume scan.state domains.txt > results.jsonl\n");
+	    "  daneguard scan --db scan.db --resume scan.state domains.txt > results.jsonl\n"
+	    "  daneguard scan --db postgresql://db.example/dg --enqueue domains.txt\n"
+	    "  daneguard scan --db postgresql://db.example/dg --worker > results.jsonl\n");
 }
 
 /* ---- arguments ------------------------------------------------------------------------------ */
@@ -204,6 +228,13 @@ static int parse_option(int c, struct scan_cli *cli, char **argv)
 	case OPT_DB: cli->db = optarg; break;
 	case OPT_ON_CHANGE: cli->on_change = optarg; break;
 	case OPT_PROGRESS: cli->progress = true; break;
+	case OPT_METRICS: cli->metrics = optarg; break;
+	case OPT_ENQUEUE: cli->enqueue = optarg; break;
+	case OPT_WORKER: cli->worker = true; break;
+	case OPT_BATCH: rc = cmd_parse_num("scan", "--batch", optarg, 1, 1000, &cli->batch); break;
+	case OPT_LEASE:
+		rc = cmd_parse_num("scan", "--lease", optarg, 1, 86400, &cli->lease_s);
+		break;
 	case '4': cli->only4 = true; break;
 	case '6': cli->only6 = true; break;
 	case 'h': cmd_scan_usage(stdout); return CMD_EXIT_OK;
@@ -230,6 +261,11 @@ static int parse_args(int argc, char **argv, struct scan_cli *cli)
 	    {"db", required_argument, NULL, OPT_DB},
 	    {"on-change", required_argument, NULL, OPT_ON_CHANGE},
 	    {"progress", no_argument, NULL, OPT_PROGRESS},
+	    {"metrics", required_argument, NULL, OPT_METRICS},
+	    {"enqueue", required_argument, NULL, OPT_ENQUEUE},
+	    {"worker", no_argument, NULL, OPT_WORKER},
+	    {"batch", required_argument, NULL, OPT_BATCH},
+	    {"lease", required_argument, NULL, OPT_LEASE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -247,10 +283,36 @@ static int parse_args(int argc, char **argv, struct scan_cli *cli)
 	cli->eo.ipv6 = !cli->only4;
 	cli->eo.dns.forwarders = cli->resolvers;
 	cli->eo.dns.n_forwarders = cli->n_resolvers;
+	if (cli->worker || cli->enqueue != NULL)
+		return optind == argc
+		           ? check_queue_args(cli)
+		           : cmd_usage_error("scan", "--worker and --enqueue take no FILE");
 	if (optind + 1 != argc)
 		return cmd_usage_error("scan", "scan needs exactly one FILE (or - for stdin)");
 	cli->input = argv[optind];
 	return CMD_CONTINUE;
+}
+
+/* --worker and --enqueue: the shared work queue of a PostgreSQL history. */
+static int check_queue_args(struct scan_cli *cli)
+{
+	if (cli->worker && cli->enqueue != NULL)
+		return cmd_usage_error("scan", "--worker and --enqueue exclude each other");
+	if (cli->db == NULL || !dg_history_target_is_pg(cli->db))
+		return cmd_usage_error("scan", "--worker and --enqueue need --db postgresql://...");
+	if (cli->resume != NULL || cli->on_change != NULL)
+		return cmd_usage_error("scan", "--resume and --on-change do not apply to workers");
+	return CMD_CONTINUE;
+}
+
+static int run_queue(struct scan_cli *cli)
+{
+	struct scan_worker_opts o = {&cli->eo,         &cli->ropts, cli->db,
+	                             cli->concurrency, cli->batch,  cli->lease_s};
+
+	if (cli->enqueue != NULL)
+		return scan_enqueue_main(cli->db, cli->enqueue);
+	return scan_worker_main(&o);
 }
 
 /* ---- input ---------------------------------------------------------------------------------- */
@@ -576,6 +638,8 @@ static int run_loop(struct scan_run *run)
 	}
 	if (run->cli->progress)
 		event_add(run->tick_ev, &tick);
+	if (start_metrics(run) != CMD_CONTINUE)
+		return CMD_EXIT_USAGE;
 	run->started_ms = dg_clock_mono_ms();
 	event_active(run->refill_ev, 0, 0);
 	if (event_base_dispatch(run->base) < 0) {
@@ -642,6 +706,7 @@ static void run_cleanup(struct scan_run *run)
 	struct event *evs[] = {run->read_ev, run->refill_ev, run->tick_ev, run->sig_ev[0],
 	                       run->sig_ev[1]};
 
+	scan_metrics_free(run->metrics);
 	dg_engine_free(run->eng);
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i] != NULL)
@@ -654,6 +719,32 @@ static void run_cleanup(struct scan_run *run)
 		close(run->fd);
 }
 
+/* ---- metrics (cmd_scan_metrics.c) ---------------------------------------------------------- */
+
+static int start_metrics(struct scan_run *run)
+{
+	struct dg_err err = {0};
+
+	if (run->cli->metrics == NULL)
+		return CMD_CONTINUE;
+	if (scan_metrics_start(run->base, run->cli->metrics, metrics_snap, run, &run->metrics,
+	                       &err) != DG_OK) {
+		fprintf(stderr, "daneguard: %s\n", err.msg);
+		return CMD_EXIT_USAGE;
+	}
+	return CMD_CONTINUE;
+}
+
+static void metrics_snap(void *arg, struct scan_metrics_snap *out)
+{
+	const struct scan_run *run = arg;
+
+	memcpy(out->verdicts, run->verdicts, sizeof(out->verdicts));
+	out->malformed = run->malformed;
+	out->in_flight = run->in_flight;
+	dg_engine_get_stats(run->eng, &out->eng);
+}
+
 int cmd_scan_main(int argc, char **argv)
 {
 	struct scan_cli cli = {0};
@@ -661,13 +752,18 @@ int cmd_scan_main(int argc, char **argv)
 	int rc;
 
 	dg_engine_opts_init(&cli.eo);
+	cli.eo.conn_delay_ms = DG_ENGINE_SCAN_CONN_DELAY_MS; /* a scan spaces its connections */
 	dg_report_opts_init(&cli.ropts);
 	cli.concurrency = 200;
 	cli.sync_every = 100;
+	cli.batch = 50;
+	cli.lease_s = 600;
 	if ((rc = parse_args(argc, argv, &cli)) != CMD_CONTINUE)
 		return rc;
 	cli.progress = cli.progress || isatty(STDERR_FILENO);
 	cli.eo.max_probes = cli.concurrency < 64 ? 64 : cli.concurrency;
+	if (cli.worker || cli.enqueue != NULL)
+		return run_queue(&cli);
 	run = dg_xcalloc(1, sizeof(*run));
 	run->cli = &cli;
 	run->fd = -1;

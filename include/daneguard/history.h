@@ -1,6 +1,7 @@
 /*
- * daneguard/history.h - the history of "daneguard scan" runs in an SQLite database (WAL),
- * and what it tells: the changes since the previous complete run, and the domains whose
+ * daneguard/history.h - the history of "daneguard scan" runs in an SQLite database (WAL)
+ * or in PostgreSQL (with a shared work queue for workers on many machines), and what it
+ * tells: the changes since the previous complete run, and the domains whose
  * DANE has been broken for several complete runs in a row (the fail list).
  *
  * Tables (docs/internals/history.md): runs(id, started, finished, complete) and
@@ -163,9 +164,10 @@ void dg_history_row_cleanup(struct dg_history_row *row);
 /* ---- the database (history_db.c, history_query.c) ------------------------------------- */
 
 /**
- * Open (with @p create, create) the database and its tables; WAL journal, bounded
- * busy wait.
- * @param path file name (copied; named in every error)
+ * Open (with @p create, create) the database and its tables: an SQLite file (WAL journal,
+ * bounded busy wait) or, for a postgresql:// URL, a PostgreSQL database with the same
+ * tables plus the work queue (docs/internals/history.md).
+ * @param path file name or URL (copied; named in every error, without a password)
  * @param create create the file and tables if missing (scan); false for reports
  * @param out the handle, freed with dg_history_free()
  * @return DG_OK, DG_E_IO (cannot open, locked, not a database) with @p err filled
@@ -231,5 +233,55 @@ enum dg_status dg_history_fail_list(struct dg_history *h, unsigned min_runs,
 
 /** Free what @p l holds (not @p l). */
 void dg_fail_list_cleanup(struct dg_fail_list *l);
+
+/* ---- the shared work queue (PostgreSQL only; history_pg.c) ---------------------------- */
+
+/** Most domains one dg_history_claim() hands out. */
+#define DG_HISTORY_BATCH_MAX 1000
+
+/** Domains claimed by one worker (dg_history_batch_cleanup()). */
+struct dg_history_batch {
+	int64_t run_id;  /**< the run they belong to */
+	char **domains;  /**< owned */
+	size_t n;
+};
+
+/**
+ * true when @p target names a PostgreSQL database ("postgresql://..." or "postgres://..."),
+ * which dg_history_open() then opens instead of an SQLite file.
+ */
+bool dg_history_target_is_pg(const char *target);
+
+/**
+ * Add @p domain to the work of run @p run_id (once: a second time is ignored). Batched
+ * like dg_history_add() until dg_history_commit().
+ * @return DG_OK, DG_E_CONFIG (not PostgreSQL), DG_E_IO
+ */
+enum dg_status dg_history_enqueue(struct dg_history *h, int64_t run_id, const char *domain,
+                                  struct dg_err *err);
+
+/**
+ * Claim up to @p max domains without a result, of the oldest incomplete run, that no
+ * other worker holds (FOR UPDATE SKIP LOCKED), for @p lease_s seconds; a claim whose lease
+ * expired is taken over. Commits what is pending first.
+ * @param worker a name for the claim (borrowed), @p max 1..DG_HISTORY_BATCH_MAX
+ * @param out filled (n 0: nothing claimable now); dg_history_batch_cleanup() it
+ * @return DG_OK, DG_E_CONFIG (not PostgreSQL), DG_E_IO
+ */
+enum dg_status dg_history_claim(struct dg_history *h, const char *worker, unsigned max,
+                                unsigned lease_s, struct dg_history_batch *out,
+                                struct dg_err *err);
+
+/**
+ * Whether some domain of an incomplete run still has no result (claimed or not); runs
+ * whose every domain has its result are marked complete here, finished now.
+ * @param left out
+ * @param completed out: the id of a run completed by this call, 0 none
+ */
+enum dg_status dg_history_work_left(struct dg_history *h, bool *left, int64_t *completed,
+                                    struct dg_err *err);
+
+/** Free what @p b holds (not @p b). */
+void dg_history_batch_cleanup(struct dg_history_batch *b);
 
 #endif /* DANEGUARD_HISTORY_H */

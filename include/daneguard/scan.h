@@ -34,6 +34,7 @@ struct dg_engine;
 #define DG_MAX_REASONS 12  /**< reasons kept per domain, host or address */
 #define DG_MAX_ADDRS 16    /**< addresses probed per MX host (A + AAAA) */
 #define DG_MAX_CHAIN 10    /**< certificates described per chain */
+#define DG_ENGINE_SCAN_CONN_DELAY_MS 100 /**< conn_delay_ms that `scan` uses (STYLE 6) */
 
 /** Domain verdicts (issue #3 contract; SPEC section 13 per-domain codes). */
 enum dg_verdict {
@@ -226,6 +227,10 @@ struct dg_engine_opts {
 	unsigned max_probes;        /**< TLS probes in flight at once */
 	unsigned max_probes_per_addr; /**< TLS probes in flight to one address at once (4), so a
 	                                 hoster's shared MX is never hammered; 0 means 1 */
+	unsigned max_probes_per_host; /**< TLS probes in flight to the addresses of one MX host
+	                                 name at once (8); 0 means 1 */
+	unsigned conn_delay_ms;     /**< least time between two probe starts to one address:
+	                               0 (check); scan passes DG_ENGINE_SCAN_CONN_DELAY_MS */
 	bool probe_non_dane;        /**< probe hosts without DANE too (STARTTLS, chain) */
 	bool mta_sts;               /**< look up and fetch MTA-STS policies (default on) */
 	const char *ca_file;        /**< PEM CAs for MTA-STS (HTTPS and MX certificates);
@@ -268,6 +273,25 @@ enum dg_status dg_engine_check(struct dg_engine *eng, const char *domain, dg_eng
 /** Number of checks still running. */
 size_t dg_engine_pending(const struct dg_engine *eng);
 
+/** Number of finite buckets of a latency histogram (dg_latency_bounds_ms). */
+#define DG_LATENCY_BUCKETS 10
+
+/** Upper bounds, in milliseconds, of the finite latency buckets (ascending). */
+extern const unsigned dg_latency_bounds_ms[DG_LATENCY_BUCKETS];
+
+/** A latency histogram: per-bucket (not cumulative) counts, the last one above every bound. */
+struct dg_latency_hist {
+	uint64_t bucket[DG_LATENCY_BUCKETS + 1]; /**< count with ms <= bound i (and > bound i-1) */
+	uint64_t count;                          /**< observations */
+	uint64_t sum_ms;                         /**< their sum */
+};
+
+/**
+ * Count one observation of @p ms milliseconds in @p h.
+ * @param h the histogram (borrowed, updated)
+ */
+void dg_latency_observe(struct dg_latency_hist *h, uint64_t ms);
+
 /** Counters of the shared probe table, for tests and progress (dg_engine_get_stats()). */
 struct dg_engine_stats {
 	uint64_t probe_requests;    /**< probes asked for by addresses of checks */
@@ -275,7 +299,13 @@ struct dg_engine_stats {
 	uint64_t probes_started;    /**< TLS probes actually started (one per entry) */
 	unsigned peak_running;      /**< most probes in flight at once */
 	unsigned peak_per_addr;     /**< most probes in flight to one address at once */
+	unsigned peak_per_host;     /**< most probes in flight to one MX host's addresses */
+	uint64_t min_addr_gap_ms;   /**< shortest time between two probe starts to one
+	                               address; UINT64_MAX if no address was probed twice */
 	uint64_t checks_started;    /**< dg_engine_check() calls accepted */
+	struct dg_latency_hist dns_ms; /**< MX lookup of each check, from start to answer */
+	struct dg_latency_hist tls_ms; /**< first TLS probe of each address, asked to answered
+	                                  (queueing behind per-address limits included) */
 };
 
 /**

@@ -1,9 +1,10 @@
 /*
- * history_db.c - the scan history database: open, schema, runs and results.
+ * history_db.c - the SQLite backend of the scan history: open, schema, runs and results.
  *
- * Public: dg_history_open, dg_history_free, dg_history_run_begin, dg_history_run_reopen,
- * dg_history_add, dg_history_commit, dg_history_run_finish, dg_history_complete_before.
- * Internal: history_fail (error mapping), history_prepare.
+ * Internal (history_int.h): history_sqlite_open and the backend table history_sqlite_ops (free,
+ * run_begin, run_reopen, add, commit, run_finish, complete_before; changes and fail_list
+ * are in history_query.c), history_fail (error mapping), history_prepare. The public
+ * dg_history_* functions dispatch to it from history_api.c.
  *
  * SQLite in WAL mode with synchronous=FULL: a committed batch survives a crash, and a
  * report can read while a scan writes. Lock waits are bounded by a busy timeout
@@ -22,6 +23,19 @@
 #include <string.h>
 
 enum { HISTORY_BUSY_MS = 5000 };
+
+const struct history_ops history_sqlite_ops = {
+    .name = "sqlite",
+    .free = history_sqlite_free,
+    .run_begin = history_sqlite_run_begin,
+    .run_reopen = history_sqlite_run_reopen,
+    .add = history_sqlite_add,
+    .commit = history_sqlite_commit,
+    .run_finish = history_sqlite_run_finish,
+    .complete_before = history_sqlite_complete_before,
+    .changes = history_sqlite_changes,
+    .fail_list = history_sqlite_fail_list,
+};
 
 static const char history_schema[] =
     "PRAGMA journal_mode=WAL;"
@@ -59,8 +73,8 @@ enum dg_status history_prepare(struct dg_history *h, const char *sql, sqlite3_st
 	return rc == SQLITE_OK ? DG_OK : history_fail(h, rc, "preparing a query", err);
 }
 
-enum dg_status dg_history_open(const char *path, bool create, struct dg_history **out,
-                               struct dg_err *err)
+enum dg_status history_sqlite_open(const char *path, bool create, struct dg_history **out,
+                                   struct dg_err *err)
 {
 	struct dg_history *h = dg_xcalloc(1, sizeof(*h));
 	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
@@ -68,6 +82,7 @@ enum dg_status dg_history_open(const char *path, bool create, struct dg_history 
 	enum dg_status st;
 
 	*out = NULL;
+	h->ops = &history_sqlite_ops;
 	h->path = dg_xstrdup(path);
 	rc = sqlite3_open_v2(path, &h->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -87,16 +102,16 @@ enum dg_status dg_history_open(const char *path, bool create, struct dg_history 
 	*out = h;
 	return DG_OK;
 fail:
-	dg_history_free(h);
+	history_sqlite_free(h);
 	return st;
 }
 
-void dg_history_free(struct dg_history *h)
+void history_sqlite_free(struct dg_history *h)
 {
 	if (h == NULL)
 		return;
 	if (h->in_tx)
-		(void)dg_history_commit(h, NULL);
+		(void)history_sqlite_commit(h, NULL);
 	sqlite3_finalize(h->add_stmt);
 	sqlite3_close(h->db);
 	free(h->path);
@@ -134,10 +149,10 @@ static enum dg_status run_update(struct dg_history *h, const char *sql, int64_t 
 	return s;
 }
 
-enum dg_status dg_history_run_begin(struct dg_history *h, time_t started, int64_t *run_id,
-                                    struct dg_err *err)
+enum dg_status history_sqlite_run_begin(struct dg_history *h, time_t started, int64_t *run_id,
+                                        struct dg_err *err)
 {
-	enum dg_status st = dg_history_commit(h, err);
+	enum dg_status st = history_sqlite_commit(h, err);
 
 	if (st == DG_OK)
 		st = run_update(h, "INSERT INTO runs(started, complete) VALUES(?1, 0)",
@@ -147,15 +162,15 @@ enum dg_status dg_history_run_begin(struct dg_history *h, time_t started, int64_
 	return st;
 }
 
-enum dg_status dg_history_run_reopen(struct dg_history *h, int64_t run_id, struct dg_err *err)
+enum dg_status history_sqlite_run_reopen(struct dg_history *h, int64_t run_id, struct dg_err *err)
 {
 	return run_update(h, "UPDATE runs SET finished = NULL WHERE id = ?1 AND complete = 0",
 	                  run_id, 0, "reopening the run", err);
 }
 
-enum dg_status dg_history_add(struct dg_history *h, int64_t run_id,
-                              const struct dg_history_row *row, const char *json,
-                              struct dg_err *err)
+enum dg_status history_sqlite_add(struct dg_history *h, int64_t run_id,
+                                  const struct dg_history_row *row, const char *json,
+                                  struct dg_err *err)
 {
 	const char *text[] = {row->domain, row->verdict,      row->codes,
 	                      row->mx_set, row->tlsa_digests, json};
@@ -179,7 +194,7 @@ enum dg_status dg_history_add(struct dg_history *h, int64_t run_id,
 	return rc == SQLITE_DONE ? DG_OK : history_fail(h, rc, "recording a result", err);
 }
 
-enum dg_status dg_history_commit(struct dg_history *h, struct dg_err *err)
+enum dg_status history_sqlite_commit(struct dg_history *h, struct dg_err *err)
 {
 	if (!h->in_tx)
 		return DG_OK;
@@ -187,10 +202,10 @@ enum dg_status dg_history_commit(struct dg_history *h, struct dg_err *err)
 	return exec_simple(h, "COMMIT", "committing results", err);
 }
 
-enum dg_status dg_history_run_finish(struct dg_history *h, int64_t run_id, time_t finished,
-                                     struct dg_err *err)
+enum dg_status history_sqlite_run_finish(struct dg_history *h, int64_t run_id, time_t finished,
+                                         struct dg_err *err)
 {
-	enum dg_status st = dg_history_commit(h, err);
+	enum dg_status st = history_sqlite_commit(h, err);
 
 	if (st != DG_OK)
 		return st;
@@ -198,8 +213,8 @@ enum dg_status dg_history_run_finish(struct dg_history *h, int64_t run_id, time_
 	                  (int64_t)finished, "completing the run", err);
 }
 
-enum dg_status dg_history_complete_before(struct dg_history *h, int64_t before, int64_t *out,
-                                          struct dg_err *err)
+enum dg_status history_sqlite_complete_before(struct dg_history *h, int64_t before, int64_t *out,
+                                              struct dg_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	enum dg_status s = history_prepare(

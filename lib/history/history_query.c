@@ -1,7 +1,9 @@
 /*
  * history_query.c - the history's read side: changes between two runs, and the fail list.
  *
- * Public: dg_history_changes, dg_history_fail_list, dg_fail_list_cleanup.
+ * Internal (history_int.h): history_sqlite_changes, history_sqlite_fail_list (the SQLite
+ * backend), history_list_keep.
+ * Public: dg_fail_list_cleanup.
  *
  * Changes are streamed: two prepared statements walk the results of both runs in domain
  * order, side by side, and each pair goes through dg_history_diff_pair(); memory grows
@@ -30,7 +32,6 @@ static const char rows_sql[] = "SELECT domain, verdict, codes, mx_set, tlsa_dige
 static enum dg_status cursor_open(struct dg_history *h, int64_t run, struct row_cursor *c,
                                   struct dg_err *err);
 static void cursor_step(struct row_cursor *c);
-static char *list_keep(struct dg_fail_list *l, const unsigned char *s);
 static enum dg_status fail_runs(struct dg_history *h, struct dg_history_run *runs, size_t *n,
                                 struct dg_err *err);
 static enum dg_status fail_obs(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
@@ -60,8 +61,8 @@ static void cursor_step(struct row_cursor *c)
 	c->row.tlsa_digests = (const char *)sqlite3_column_text(c->st, 4);
 }
 
-enum dg_status dg_history_changes(struct dg_history *h, int64_t prev, int64_t run,
-                                  struct dg_changes *out, struct dg_err *err)
+enum dg_status history_sqlite_changes(struct dg_history *h, int64_t prev, int64_t run,
+                                      struct dg_changes *out, struct dg_err *err)
 {
 	struct row_cursor a = {0}, b = {0};
 	enum dg_status st = DG_OK;
@@ -93,12 +94,13 @@ out:
 	return st;
 }
 
-static char *list_keep(struct dg_fail_list *l, const unsigned char *s)
+/* Keep a copy of @p s in @p l (shared with history_pg_query.c). */
+char *history_list_keep(struct dg_fail_list *l, const char *s)
 {
 	l->strings = realloc(l->strings, (l->n_strings + 1) * sizeof(*l->strings));
 	if (l->strings == NULL)
 		DG_PANIC("out of memory (fail list)");
-	l->strings[l->n_strings] = dg_xstrdup(s != NULL ? (const char *)s : "");
+	l->strings[l->n_strings] = dg_xstrdup(s != NULL ? s : "");
 	return l->strings[l->n_strings++];
 }
 
@@ -151,10 +153,13 @@ static enum dg_status fail_obs(struct dg_history *h, size_t n_runs, struct dg_fa
 			if (*obs == NULL)
 				DG_PANIC("out of memory (fail list)");
 		}
-		(*obs)[*n_obs].domain = list_keep(l, sqlite3_column_text(st, 0));
+		(*obs)[*n_obs].domain =
+		    history_list_keep(l, (const char *)sqlite3_column_text(st, 0));
 		(*obs)[*n_obs].run_id = sqlite3_column_int64(st, 1);
-		(*obs)[*n_obs].verdict = list_keep(l, sqlite3_column_text(st, 2));
-		(*obs)[*n_obs].codes = list_keep(l, sqlite3_column_text(st, 3));
+		(*obs)[*n_obs].verdict =
+		    history_list_keep(l, (const char *)sqlite3_column_text(st, 2));
+		(*obs)[*n_obs].codes =
+		    history_list_keep(l, (const char *)sqlite3_column_text(st, 3));
 		(*n_obs)++;
 	}
 	if (rc != SQLITE_DONE)
@@ -163,8 +168,8 @@ static enum dg_status fail_obs(struct dg_history *h, size_t n_runs, struct dg_fa
 	return s;
 }
 
-enum dg_status dg_history_fail_list(struct dg_history *h, unsigned min_runs,
-                                    struct dg_fail_list *out, struct dg_err *err)
+enum dg_status history_sqlite_fail_list(struct dg_history *h, unsigned min_runs,
+                                        struct dg_fail_list *out, struct dg_err *err)
 {
 	struct dg_history_run *runs = dg_xcalloc(DG_HISTORY_LOOKBACK, sizeof(*runs));
 	struct dg_history_obs *obs = NULL;

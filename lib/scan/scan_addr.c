@@ -2,7 +2,8 @@
  * scan_addr.c - per address: ask for the shared TLS probes, verify their chains
  * with this domain's TLSA set and reference identifiers, decide the status.
  *
- * Internal: scan_addr_start, scan_addr_probe_done.
+ * Internal: scan_addr_start, scan_addr_probe_done (which also feeds the engine's TLS
+ * latency histogram, stats.tls_ms).
  * Implements SPEC TLSA-4 (what each TLSA outcome requires), TLSA-5 (a secure
  * TLSA RRset means no cleartext), TLS-1/TLS-2 (STARTTLS missing, handshake
  * failure), AUTH-1..AUTH-7 through dg_dane_verify, TLS-3 (SNI = TLSA base
@@ -31,6 +32,7 @@ void scan_addr_start(struct scan_addr *sa)
 
 	sa->a->status = sa->sh->h->status;
 	scan_hold(chk);
+	sa->asked_ms = dg_clock_mono_ms();
 	scan_probe_request(chk->eng, sa, 0, sa->a->addr, addr_sni(sa), DG_PROBE_KEY_ANY);
 }
 
@@ -54,6 +56,7 @@ void scan_addr_probe_done(struct scan_addr *sa, size_t slot, const struct scan_p
 		a->n_probes = slot + 1;
 	probe_report_fill(sa, pr, p);
 	if (slot == 0) {
+		dg_latency_observe(&chk->eng->stats.tls_ms, dg_clock_mono_ms() - sa->asked_ms);
 		sa->probe0 = p; /* the engine keeps it: its chain serves the MTA-STS check */
 		addr_decide_first(sa, pr);
 		next = other_key(pr->peer_key);

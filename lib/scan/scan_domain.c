@@ -36,6 +36,7 @@ static void mx_done(void *arg, const struct dg_dns_answer *ans)
 	struct dg_domain_result *res = chk->res;
 
 	chk->mx_query = 0;
+	dg_latency_observe(&chk->eng->stats.dns_ms, dg_clock_mono_ms() - chk->started_ms);
 	scan_rrset_set(chk, &res->mx, ans);
 	res->mx_secure = ans->security == DG_DNS_SECURE;
 	if (ans->n_chain > 0)

@@ -2,7 +2,8 @@
  * scan_engine.c - the engine: options, lifecycle, per-check bookkeeping.
  *
  * Public: dg_engine_opts_init, dg_engine_new, dg_engine_free, dg_engine_check,
- * dg_engine_pending, dg_domain_result_free (dg_engine_get_stats: scan_probe.c), dg_verdict_str, dg_host_status_str,
+ * dg_engine_pending, dg_latency_observe (the stats' latency histograms),
+ * dg_domain_result_free (dg_engine_get_stats: scan_probe.c), dg_verdict_str, dg_host_status_str,
  * dg_probe_key_str, dg_sts_policy_status_str, dg_sender_action_str.
  * Internal: scan_hold/scan_release (completion counting), scan_strdup,
  * scan_reason, scan_rrset_set.
@@ -28,8 +29,11 @@ static void check_abort(struct scan_check *chk);
 static void check_unlink(struct scan_check *chk);
 static void check_release(struct scan_check *chk);
 
+const unsigned dg_latency_bounds_ms[DG_LATENCY_BUCKETS] = {5,   10,  25,   50,   100,
+                                                            250, 500, 1000, 2500, 10000};
+
 enum { SCAN_ARENA_CHUNK = 16384, SCAN_DEFAULT_TIMEOUT_MS = 10000, SCAN_DEFAULT_PROBES = 64,
-       SCAN_DEFAULT_PROBES_PER_ADDR = 4 };
+       SCAN_DEFAULT_PROBES_PER_ADDR = 4, SCAN_DEFAULT_PROBES_PER_HOST = 8 };
 
 void dg_engine_opts_init(struct dg_engine_opts *opts)
 {
@@ -45,6 +49,8 @@ void dg_engine_opts_init(struct dg_engine_opts *opts)
 	opts->days = -1;
 	opts->max_probes = SCAN_DEFAULT_PROBES;
 	opts->max_probes_per_addr = SCAN_DEFAULT_PROBES_PER_ADDR;
+	opts->max_probes_per_host = SCAN_DEFAULT_PROBES_PER_HOST;
+	opts->conn_delay_ms = 0; /* check: one domain; scan sets DG_ENGINE_SCAN_CONN_DELAY_MS */
 	opts->probe_non_dane = true;
 	opts->mta_sts = true;
 	opts->ca_file = NULL;
@@ -60,6 +66,7 @@ enum dg_status dg_engine_new(struct event_base *base, const struct dg_engine_opt
 	*out = NULL;
 	eng->base = base;
 	eng->opts = *opts;
+	eng->stats.min_addr_gap_ms = UINT64_MAX;
 	if (eng->opts.max_probes == 0)
 		eng->opts.max_probes = 1;
 	if (eng->opts.dns.timeout_ms == 0)
@@ -101,6 +108,17 @@ void dg_engine_free(struct dg_engine *eng)
 	dg_dane_ctx_free(eng->dane);
 	dg_dns_free(eng->dns);
 	free(eng);
+}
+
+void dg_latency_observe(struct dg_latency_hist *h, uint64_t ms)
+{
+	size_t i = 0;
+
+	while (i < DG_LATENCY_BUCKETS && ms > dg_latency_bounds_ms[i])
+		i++;
+	h->bucket[i]++;
+	h->count++;
+	h->sum_ms += ms;
 }
 
 size_t dg_engine_pending(const struct dg_engine *eng)

@@ -39,6 +39,7 @@ struct scan_probe {
 	char *key;                   /* "addr|port|sni|keytype" */
 	char addr[46];
 	char *sni;
+	char *host;                  /* MX host name counted by the per-host cap (first asker) */
 	enum dg_probe_key keytype;
 	enum scan_probe_state state;
 	struct dg_smtp_probe *probe; /* while running */
@@ -59,11 +60,13 @@ struct scan_probe {
 #define SCAN_PROBE_BUCKETS 4096
 #define SCAN_ADDR_BUCKETS 1024
 
-/** Probes in flight to one address (the per-IP cap of scan_probe.c). */
-struct scan_addr_load {
-	char addr[46];
+/** Probes in flight to one address or one MX host name (the caps of scan_probe.c). */
+struct scan_load {
+	char key[DG_NAME_BUF_SIZE];
 	unsigned running;
-	struct scan_addr_load *next;
+	bool started;                /* a probe was started (last_start_ms is valid) */
+	uint64_t last_start_ms;      /* monotonic start of the latest probe (conn_delay_ms) */
+	struct scan_load *next;
 };
 #define SCAN_EXPIRY_WARN_DAYS 21 /* advice: a DANE-TA chain certificate expires soon */
 
@@ -76,7 +79,9 @@ struct dg_engine {
 	struct scan_probe *queue_head, *queue_tail;
 	struct probe_later *later;  /* answers from finished probes, due next loop turn */
 	size_t probes_running;
-	struct scan_addr_load *addr_load[SCAN_ADDR_BUCKETS]; /* running probes per address */
+	struct scan_load *addr_load[SCAN_ADDR_BUCKETS]; /* running probes per address */
+	struct scan_load *host_load[SCAN_ADDR_BUCKETS]; /* running probes per MX host name */
+	struct event *queue_timer;  /* re-runs the queue when a conn_delay_ms wait ends */
 	struct dg_engine_stats stats;
 	struct scan_check *checks; /* running checks */
 	size_t n_checks;
@@ -141,6 +146,7 @@ struct scan_addr {
 	struct scan_host *sh;
 	struct dg_addr_result *a;
 	const struct scan_probe *probe0; /* the first probe (chain for MTA-STS PKIX), or NULL */
+	uint64_t asked_ms;               /* when the first probe was asked for (stats.tls_ms) */
 };
 
 /* ---- the senders decision (scan_verdict.c) ------------------------------------------- */

@@ -9,8 +9,13 @@
  * opts.max_probes run at once, and at most opts.max_probes_per_addr to one
  * address (a hoster's MX shared by thousands of domains sees a few connections,
  * never a burst); the rest wait in FIFO order, a probe blocked by its address's
- * cap letting later probes to other addresses pass. dg_engine_get_stats() counts
- * requests, entries and starts, so tests prove each entry is probed once.
+ * cap letting later probes to other addresses pass. Two more limits (STYLE 6):
+ * at most opts.max_probes_per_host run to the addresses of one MX host name (the
+ * name of the first check's host that asked for the probe), and two probe starts
+ * to one address are at least opts.conn_delay_ms apart; a probe held back by the
+ * delay is retried by a timer when the delay ends. dg_engine_get_stats() counts
+ * requests, entries and starts, the peaks per address and per host and the
+ * shortest gap between starts to one address, so tests prove each limit.
  *
  * Ownership: the engine owns every entry; waiters point at scan_addr objects
  * owned by their check, removed by scan_probe_forget_check() on abort.
@@ -19,9 +24,11 @@
 
 #include <event2/event.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 static struct scan_probe *probe_find(struct dg_engine *eng, const char *key, size_t *bucket);
 static void probe_run_queue(struct dg_engine *eng);
@@ -30,9 +37,15 @@ static void probe_done(void *arg, struct dg_smtp_probe_result *res);
 static void probe_notify(struct scan_probe *p);
 static void probe_later_cb(evutil_socket_t fd, short what, void *arg);
 static size_t hash_str(const char *s);
-static struct scan_addr_load *addr_load(struct dg_engine *eng, const char *addr);
-static struct scan_probe *queue_take_eligible(struct dg_engine *eng);
-static void addr_load_free(struct dg_engine *eng);
+static struct scan_load *load_get(struct scan_load **table, const char *key);
+static void load_free(struct scan_load **table);
+static struct scan_probe *queue_take_eligible(struct dg_engine *eng, uint64_t now,
+					      uint64_t *due);
+static bool probe_is_eligible(struct dg_engine *eng, const struct scan_probe *p,
+			      uint64_t now, uint64_t *due);
+static void queue_arm_timer(struct dg_engine *eng, uint64_t now, uint64_t due);
+static void queue_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void probe_count_start(struct dg_engine *eng, struct scan_probe *p);
 
 /* A waiter for a probe that is already done: answered on the next loop turn. */
 struct probe_later {
@@ -60,6 +73,7 @@ void scan_probe_request(struct dg_engine *eng, struct scan_addr *sa, size_t slot
 		p->key = dg_xstrdup(kbuf);
 		snprintf(p->addr, sizeof(p->addr), "%s", addr);
 		p->sni = sni ? dg_xstrdup(sni) : NULL;
+		p->host = dg_xstrdup(sa->sh->h->expanded ? sa->sh->h->expanded : sa->sh->h->name);
 		p->keytype = key;
 		p->eng = eng;
 		p->state = SCAN_PROBE_QUEUED;
@@ -102,21 +116,25 @@ static struct scan_probe *probe_find(struct dg_engine *eng, const char *key, siz
 
 static void probe_run_queue(struct dg_engine *eng)
 {
+	uint64_t now = dg_clock_mono_ms(), due = UINT64_MAX;
 	struct scan_probe *p;
 
 	while (eng->probes_running < eng->opts.max_probes &&
-	       (p = queue_take_eligible(eng)) != NULL)
+	       (p = queue_take_eligible(eng, now, &due)) != NULL)
 		probe_start(p);
+	if (eng->probes_running < eng->opts.max_probes && due != UINT64_MAX)
+		queue_arm_timer(eng, now, due);
 }
 
-/* The first queued probe whose address is under its cap, unlinked; NULL if none. */
-static struct scan_probe *queue_take_eligible(struct dg_engine *eng)
+/* The first queued probe under every limit, unlinked; NULL if none. @p due gets the
+ * earliest time a probe held back only by conn_delay_ms becomes eligible. */
+static struct scan_probe *queue_take_eligible(struct dg_engine *eng, uint64_t now,
+					      uint64_t *due)
 {
-	unsigned cap = eng->opts.max_probes_per_addr > 0 ? eng->opts.max_probes_per_addr : 1;
 	struct scan_probe *prev = NULL;
 
 	for (struct scan_probe *p = eng->queue_head; p != NULL; prev = p, p = p->qnext) {
-		if (addr_load(eng, p->addr)->running >= cap)
+		if (!probe_is_eligible(eng, p, now, due))
 			continue;
 		if (prev != NULL)
 			prev->qnext = p->qnext;
@@ -130,31 +148,96 @@ static struct scan_probe *queue_take_eligible(struct dg_engine *eng)
 	return NULL;
 }
 
-/* The running-probe count of @p addr, created at zero. */
-static struct scan_addr_load *addr_load(struct dg_engine *eng, const char *addr)
+/* Under the per-address and per-host caps, and conn_delay_ms after the address's last
+ * start (else lower *due to when it will be). */
+static bool probe_is_eligible(struct dg_engine *eng, const struct scan_probe *p,
+			      uint64_t now, uint64_t *due)
 {
-	size_t b = hash_str(addr) % SCAN_ADDR_BUCKETS;
-	struct scan_addr_load *l;
+	unsigned cap_a = eng->opts.max_probes_per_addr > 0 ? eng->opts.max_probes_per_addr : 1;
+	unsigned cap_h = eng->opts.max_probes_per_host > 0 ? eng->opts.max_probes_per_host : 1;
+	const struct scan_load *la = load_get(eng->addr_load, p->addr);
 
-	for (l = eng->addr_load[b]; l != NULL; l = l->next)
-		if (strcmp(l->addr, addr) == 0)
+	if (la->running >= cap_a || load_get(eng->host_load, p->host)->running >= cap_h)
+		return false;
+	if (la->started && eng->opts.conn_delay_ms > 0 &&
+	    now < la->last_start_ms + eng->opts.conn_delay_ms) {
+		if (la->last_start_ms + eng->opts.conn_delay_ms < *due)
+			*due = la->last_start_ms + eng->opts.conn_delay_ms;
+		return false;
+	}
+	return true;
+}
+
+/* Run the queue again at @p due (monotonic ms), unless a timer is already pending. */
+static void queue_arm_timer(struct dg_engine *eng, uint64_t now, uint64_t due)
+{
+	uint64_t wait = due > now ? due - now : 1;
+	struct timeval tv = {.tv_sec = (time_t)(wait / 1000),
+			     .tv_usec = (suseconds_t)(wait % 1000) * 1000};
+
+	if (eng->queue_timer == NULL)
+		eng->queue_timer = evtimer_new(eng->base, queue_timer_cb, eng);
+	if (evtimer_pending(eng->queue_timer, NULL))
+		return;
+	evtimer_add(eng->queue_timer, &tv);
+}
+
+static void queue_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	probe_run_queue(arg);
+}
+
+/* The running-probe count of @p key in @p table, created at zero. */
+static struct scan_load *load_get(struct scan_load **table, const char *key)
+{
+	size_t b = hash_str(key) % SCAN_ADDR_BUCKETS;
+	struct scan_load *l;
+
+	for (l = table[b]; l != NULL; l = l->next)
+		if (strcmp(l->key, key) == 0)
 			return l;
 	l = dg_xcalloc(1, sizeof(*l));
-	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	l->next = eng->addr_load[b];
-	eng->addr_load[b] = l;
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	l->next = table[b];
+	table[b] = l;
 	return l;
 }
 
-static void addr_load_free(struct dg_engine *eng)
+static void load_free(struct scan_load **table)
 {
 	for (size_t b = 0; b < SCAN_ADDR_BUCKETS; b++)
-		while (eng->addr_load[b] != NULL) {
-			struct scan_addr_load *l = eng->addr_load[b];
+		while (table[b] != NULL) {
+			struct scan_load *l = table[b];
 
-			eng->addr_load[b] = l->next;
+			table[b] = l->next;
 			free(l);
 		}
+}
+
+/* Count a start against the address and host loads and the statistics. */
+static void probe_count_start(struct dg_engine *eng, struct scan_probe *p)
+{
+	struct scan_load *la = load_get(eng->addr_load, p->addr);
+	struct scan_load *lh = load_get(eng->host_load, p->host);
+	uint64_t now = dg_clock_mono_ms();
+
+	p->state = SCAN_PROBE_RUNNING;
+	eng->probes_running++;
+	la->running++;
+	lh->running++;
+	if (la->started && now - la->last_start_ms < eng->stats.min_addr_gap_ms)
+		eng->stats.min_addr_gap_ms = now - la->last_start_ms;
+	la->started = true;
+	la->last_start_ms = now;
+	eng->stats.probes_started++;
+	if (la->running > eng->stats.peak_per_addr)
+		eng->stats.peak_per_addr = la->running;
+	if (lh->running > eng->stats.peak_per_host)
+		eng->stats.peak_per_host = lh->running;
+	if (eng->probes_running > eng->stats.peak_running)
+		eng->stats.peak_running = (unsigned)eng->probes_running;
 }
 
 void dg_engine_get_stats(const struct dg_engine *eng, struct dg_engine_stats *out)
@@ -183,16 +266,7 @@ static void probe_start(struct scan_probe *p)
 	o.tls_timeout_ms = eng->opts.timeout_ms;
 	o.total_timeout_ms = eng->opts.timeout_ms * 4;
 	o.transcript = eng->opts.transcript;
-	struct scan_addr_load *load = addr_load(eng, p->addr);
-
-	p->state = SCAN_PROBE_RUNNING;
-	eng->probes_running++;
-	load->running++;
-	eng->stats.probes_started++;
-	if (load->running > eng->stats.peak_per_addr)
-		eng->stats.peak_per_addr = load->running;
-	if (eng->probes_running > eng->stats.peak_running)
-		eng->stats.peak_running = (unsigned)eng->probes_running;
+	probe_count_start(eng, p);
 	if (dg_smtp_probe_start(eng->base, &o, probe_done, p, &p->probe, &err) != DG_OK) {
 		struct dg_smtp_probe_result res;
 
@@ -214,7 +288,8 @@ static void probe_done(void *arg, struct dg_smtp_probe_result *res)
 	p->probe = NULL;
 	p->state = SCAN_PROBE_DONE;
 	eng->probes_running--;
-	addr_load(eng, p->addr)->running--;
+	load_get(eng->addr_load, p->addr)->running--;
+	load_get(eng->host_load, p->host)->running--;
 	p->outcome = res->outcome;
 	p->stage = res->stage;
 	p->reason = dg_xstrdup(res->reason);
@@ -311,6 +386,7 @@ void scan_probe_table_free(struct dg_engine *eng)
 				sk_X509_pop_free(p->chain, X509_free);
 			free(p->key);
 			free(p->sni);
+			free(p->host);
 			free(p->reason);
 			free(p->tls_version);
 			free(p->cipher);
@@ -319,7 +395,11 @@ void scan_probe_table_free(struct dg_engine *eng)
 			free(p);
 		}
 	}
-	addr_load_free(eng);
+	load_free(eng->addr_load);
+	load_free(eng->host_load);
+	if (eng->queue_timer != NULL)
+		event_free(eng->queue_timer);
+	eng->queue_timer = NULL;
 }
 
 /* FNV-1a */
