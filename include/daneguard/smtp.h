@@ -449,4 +449,184 @@ const char *dg_smtp_probe_stage_str(enum dg_smtp_probe_stage stage);
  */
 SSL_CTX *dg_smtp_tls_ctx_new(struct dg_err *err);
 
+/* ======================================================================== */
+/* SMTP server side: command line parser and DATA reader (issue #8)         */
+/* (lib/smtp/smtp_cmd.c, lib/smtp/smtp_data.c)                              */
+/* ======================================================================== */
+
+/*
+ * Pure parsers for the relay's receiving side: no I/O, no logging. Every
+ * error carries the reply a server should send (code, enhanced status,
+ * text). Contract, caps and the SMTP smuggling policy:
+ * docs/internals/smtp-server-parsers.md.
+ */
+
+#define DG_SMTP_CMD_LINE_MAX 512        /**< RFC 5321 4.5.3.1.4, incl. CRLF */
+#define DG_SMTP_CMD_EXT_LINE_LIMIT 4096 /**< largest MAIL/RCPT line cap accepted */
+#define DG_SMTP_CMD_PARAMS_MAX 16       /**< ESMTP parameters kept per command */
+#define DG_SMTP_CMD_KW_LEN 32           /**< longest ESMTP keyword */
+#define DG_SMTP_CMD_VALUE_LEN 256       /**< longest ESMTP value */
+#define DG_SMTP_PATH_MAX 256            /**< RFC 5321 4.5.3.1.3, without <> */
+#define DG_SMTP_LOCAL_MAX 64            /**< RFC 5321 4.5.3.1.1 */
+#define DG_SMTP_DOMAIN_MAX 255          /**< RFC 5321 4.5.3.1.2 */
+
+/** Command verbs (case-insensitive on the wire). */
+enum dg_smtp_verb {
+	DG_SMTP_VERB_UNKNOWN = 0,
+	DG_SMTP_VERB_EHLO,
+	DG_SMTP_VERB_HELO,
+	DG_SMTP_VERB_MAIL,
+	DG_SMTP_VERB_RCPT,
+	DG_SMTP_VERB_DATA,
+	DG_SMTP_VERB_BDAT, /**< recognised, reported as unsupported (502) */
+	DG_SMTP_VERB_RSET,
+	DG_SMTP_VERB_NOOP,
+	DG_SMTP_VERB_QUIT,
+	DG_SMTP_VERB_VRFY,
+	DG_SMTP_VERB_STARTTLS,
+	DG_SMTP_VERB_AUTH /**< recognised, reported as unsupported (502) */
+};
+
+/** BODY= parameter of MAIL (RFC 6152). */
+enum dg_smtp_body { DG_SMTP_BODY_NONE = 0, DG_SMTP_BODY_7BIT, DG_SMTP_BODY_8BITMIME };
+
+/** What the server allows; initialise with dg_smtp_cmd_opts_init(). */
+struct dg_smtp_cmd_opts {
+	size_t line_max;     /**< bytes per command line incl. CRLF (default 512) */
+	size_t ext_line_max; /**< same for MAIL/RCPT, which carry parameters
+	                          (default 2048, at most DG_SMTP_CMD_EXT_LINE_LIMIT) */
+	uint32_t size_max;   /**< largest SIZE= accepted; 0 = no limit */
+	bool smtputf8;       /**< the server advertises SMTPUTF8 (MAIL may use it) */
+	bool utf8_txn;       /**< this transaction's MAIL carried SMTPUTF8 (RCPT may
+	                          use UTF-8) */
+};
+
+/** One ESMTP parameter as sent (keyword uppercased). */
+struct dg_smtp_param {
+	char kw[DG_SMTP_CMD_KW_LEN + 1];
+	char value[DG_SMTP_CMD_VALUE_LEN + 1]; /**< "" when has_value is false */
+	bool has_value;
+};
+
+/** Reply a server should send for a rejected command. */
+struct dg_smtp_cmd_reply {
+	unsigned code;     /**< 500, 501, 502, 552, 553, 555; 0 when the command is good */
+	const char *status; /**< "5.5.2", ... (static), "" when code is 0 */
+	const char *text;   /**< short reason (static), "" when code is 0 */
+};
+
+/**
+ * A parsed command line. Self-contained (no pointers into the input except
+ * the static reply strings), about 11 KiB.
+ */
+struct dg_smtp_cmd {
+	enum dg_smtp_verb verb;
+	char arg[DG_SMTP_CMD_EXT_LINE_LIMIT]; /**< text after "VERB " without line end */
+	char domain[DG_SMTP_DOMAIN_MAX + 1];  /**< EHLO/HELO: domain or address literal */
+	bool is_literal;                      /**< domain is "[...]" */
+	bool null_path;                       /**< MAIL FROM:<> */
+	char mailbox[DG_SMTP_PATH_MAX + 1];   /**< MAIL/RCPT: "local@domain" (source route
+	                                           dropped, quoted local part as sent), or
+	                                           "Postmaster" for RCPT TO:<Postmaster> */
+	char local[DG_SMTP_LOCAL_MAX + 1];    /**< local part of mailbox */
+	char mdomain[DG_SMTP_DOMAIN_MAX + 1]; /**< domain of mailbox, "" for Postmaster */
+	bool has_size;                        /**< SIZE= given */
+	uint32_t size;                        /**< SIZE value */
+	enum dg_smtp_body body;               /**< BODY= value */
+	bool smtputf8;                        /**< SMTPUTF8 given */
+	size_t nparams;                       /**< entries used in params */
+	struct dg_smtp_param params[DG_SMTP_CMD_PARAMS_MAX]; /**< all parameters, in order */
+	size_t bad_param;                     /**< index of the offending parameter on 555 */
+	struct dg_smtp_cmd_reply reply;       /**< the reply to send when rejected */
+};
+
+/**
+ * Defaults: 512-byte lines, 2048 for MAIL/RCPT, no SIZE cap, no SMTPUTF8.
+ * @param opts options (borrowed)
+ */
+void dg_smtp_cmd_opts_init(struct dg_smtp_cmd_opts *opts);
+
+/**
+ * Find the end of the next command line.
+ * @param p        received bytes (borrowed); may be NULL if len is 0
+ * @param len      number of bytes
+ * @param max      line cap incl. line end (use the larger of the two caps)
+ * @param line_len set to the line length incl. CRLF/LF when found
+ * @return DG_OK (found), DG_E_NOTFOUND (no LF yet, read more) or DG_E_LIMIT
+ *         (no LF in the first @p max bytes: answer 500 5.5.2 and discard
+ *         through the next LF)
+ */
+enum dg_status dg_smtp_cmd_line_end(const uint8_t *p, size_t len, size_t max, size_t *line_len);
+
+/**
+ * Parse one command line (RFC 5321 section 4.1), ending in CRLF or LF.
+ * @param p    the line incl. its line end (borrowed); may be NULL if len is 0
+ * @param len  line length
+ * @param opts options (borrowed); NULL selects dg_smtp_cmd_opts_init()
+ * @param cmd  result (borrowed), fully overwritten; cmd->reply is set on error
+ * @param err  error detail (may be NULL); err->offset is the offending byte
+ * @return DG_OK; DG_E_PARSE (syntax: 500/501/553, or 555 unknown parameter);
+ *         DG_E_LIMIT (line, path or parameter count over its cap: 500/501/553;
+ *         SIZE over opts->size_max: 552); DG_E_PROTO (BDAT, AUTH: 502)
+ */
+enum dg_status dg_smtp_cmd_parse(const uint8_t *p, size_t len, const struct dg_smtp_cmd_opts *opts,
+                                 struct dg_smtp_cmd *cmd, struct dg_err *err);
+
+/** @return "EHLO", ..., "UNKNOWN" (static) @param verb a verb */
+const char *dg_smtp_verb_str(enum dg_smtp_verb verb);
+
+/** States of the DATA reader (private). */
+enum dg_smtp_data_state {
+	DG_SMTP_DATA_BOL = 0, /* at the start of a line (after CRLF) */
+	DG_SMTP_DATA_TEXT,    /* inside a line */
+	DG_SMTP_DATA_CR,      /* after a CR inside a line */
+	DG_SMTP_DATA_DOT,     /* after a '.' at the start of a line */
+	DG_SMTP_DATA_DOT_CR,  /* after ".\r" at the start of a line */
+	DG_SMTP_DATA_END      /* CRLF.CRLF seen */
+};
+
+/**
+ * Incremental DATA body reader (RFC 5321 section 4.5.2). Only CRLF "."
+ * CRLF ends the data; bare CR and bare LF never do (SMTP smuggling, 2023),
+ * and a message containing one is rejected once the real end is read.
+ * Embed it; fields are read-only for the caller.
+ */
+struct dg_smtp_data {
+	struct dg_buf *out;            /**< borrowed; body appended, CRLF line ends,
+	                                    dots unstuffed, cut at out->max_bytes */
+	enum dg_smtp_data_state state; /**< private */
+	size_t body_bytes;             /**< body bytes after unstuffing (even past the cap) */
+	size_t lines;                  /**< CRLF-terminated lines of the body */
+	size_t bare_cr;                /**< CR not followed by LF */
+	size_t bare_lf;                /**< LF not preceded by CR */
+	size_t stream_off;             /**< bytes consumed so far */
+	bool over;                     /**< body exceeded out->max_bytes */
+};
+
+/**
+ * Start reading one message body after the 354 reply.
+ * @param d   reader (borrowed)
+ * @param out destination (borrowed, must outlive the reader); its max_bytes
+ *            is the message size cap
+ */
+void dg_smtp_data_init(struct dg_smtp_data *d, struct dg_buf *out);
+
+/**
+ * Feed received bytes (split anywhere).
+ * @param d        reader (borrowed)
+ * @param p        bytes (borrowed); may be NULL if len is 0
+ * @param len      number of bytes
+ * @param consumed set to the bytes used; bytes after the end marker are not
+ *                 consumed and belong to the next command (pipelining)
+ * @param done     set to true once CRLF.CRLF was read
+ * @param reply    set when done and the message is rejected (may be NULL)
+ * @param err      error detail (may be NULL)
+ * @return DG_OK (read more, or done and acceptable); when done: DG_E_LIMIT
+ *         (body over out->max_bytes: 552 5.3.4) or DG_E_PROTO (bare CR or
+ *         LF: 550 5.5.2). Feeding after done consumes nothing.
+ */
+enum dg_status dg_smtp_data_feed(struct dg_smtp_data *d, const uint8_t *p, size_t len,
+                                 size_t *consumed, bool *done, struct dg_smtp_cmd_reply *reply,
+                                 struct dg_err *err);
+
 #endif /* DANEGUARD_SMTP_H */
