@@ -85,10 +85,28 @@ enum dg_status dg_history_changes(struct dg_history *h, int64_t prev, int64_t ru
 	return h->ops->changes(h, prev, run, out, err);
 }
 
+/* The same for every backend: the last complete runs, the broken observations in them,
+ * then the pure selection (dg_history_fail_select). */
 enum dg_status dg_history_fail_list(struct dg_history *h, unsigned min_runs,
                                     struct dg_fail_list *out, struct dg_err *err)
 {
-	return h->ops->fail_list(h, min_runs, out, err);
+	struct dg_history_run *runs = dg_xcalloc(DG_HISTORY_LOOKBACK, sizeof(*runs));
+	struct dg_history_obs *obs = NULL;
+	size_t n_runs = 0, n_obs = 0;
+	enum dg_status st;
+
+	memset(out, 0, sizeof(*out));
+	st = h->ops->fail_runs(h, runs, &n_runs, err);
+	if (st == DG_OK && n_runs > 0)
+		st = h->ops->fail_obs(h, n_runs, out, &obs, &n_obs, err);
+	if (st == DG_OK) {
+		out->v = dg_xcalloc(n_obs + 1, sizeof(*out->v));
+		out->n = dg_history_fail_select(runs, n_runs, obs, n_obs, min_runs, out->v);
+		out->n_complete_runs = n_runs;
+	}
+	free(obs);
+	free(runs);
+	return st;
 }
 
 enum dg_status dg_history_enqueue(struct dg_history *h, int64_t run_id, const char *domain,

@@ -34,7 +34,8 @@ const struct history_ops history_sqlite_ops = {
     .run_finish = history_sqlite_run_finish,
     .complete_before = history_sqlite_complete_before,
     .changes = history_sqlite_changes,
-    .fail_list = history_sqlite_fail_list,
+    .fail_runs = history_sqlite_fail_runs,
+    .fail_obs = history_sqlite_fail_obs,
 };
 
 static const char history_schema[] =

@@ -32,8 +32,11 @@ struct history_ops {
 	                                  struct dg_err *err);
 	enum dg_status (*changes)(struct dg_history *h, int64_t prev, int64_t run,
 	                          struct dg_changes *out, struct dg_err *err);
-	enum dg_status (*fail_list)(struct dg_history *h, unsigned min_runs,
-	                            struct dg_fail_list *out, struct dg_err *err);
+	/* the fail list's two queries; dg_history_fail_list() combines them */
+	enum dg_status (*fail_runs)(struct dg_history *h, struct dg_history_run *runs, size_t *n,
+	                            struct dg_err *err);
+	enum dg_status (*fail_obs)(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
+	                           struct dg_history_obs **obs, size_t *n_obs, struct dg_err *err);
 	enum dg_status (*enqueue)(struct dg_history *h, int64_t run_id, const char *domain,
 	                          struct dg_err *err);
 	enum dg_status (*claim)(struct dg_history *h, const char *worker, unsigned max,
@@ -69,8 +72,11 @@ enum dg_status history_sqlite_complete_before(struct dg_history *h, int64_t befo
                                               struct dg_err *err);
 enum dg_status history_sqlite_changes(struct dg_history *h, int64_t prev, int64_t run,
                                       struct dg_changes *out, struct dg_err *err);
-enum dg_status history_sqlite_fail_list(struct dg_history *h, unsigned min_runs,
-                                        struct dg_fail_list *out, struct dg_err *err);
+enum dg_status history_sqlite_fail_runs(struct dg_history *h, struct dg_history_run *runs,
+                                        size_t *n, struct dg_err *err);
+enum dg_status history_sqlite_fail_obs(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
+                                       struct dg_history_obs **obs, size_t *n_obs,
+                                       struct dg_err *err);
 enum dg_status history_fail(struct dg_history *h, int rc, const char *what, struct dg_err *err);
 enum dg_status history_prepare(struct dg_history *h, const char *sql, sqlite3_stmt **st,
                                struct dg_err *err);
@@ -83,7 +89,9 @@ enum dg_status history_pg_open(const char *url, bool create, struct dg_history *
 enum dg_status history_pg_fail(struct dg_history *h, const char *what, struct dg_err *err);
 enum dg_status history_pg_changes(struct dg_history *h, int64_t prev, int64_t run,
                                   struct dg_changes *out, struct dg_err *err);
-enum dg_status history_pg_fail_list(struct dg_history *h, unsigned min_runs,
-                                    struct dg_fail_list *out, struct dg_err *err);
+enum dg_status history_pg_fail_runs(struct dg_history *h, struct dg_history_run *runs, size_t *n,
+                                    struct dg_err *err);
+enum dg_status history_pg_fail_obs(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
+                                   struct dg_history_obs **obs, size_t *n_obs, struct dg_err *err);
 
 #endif /* DG_HISTORY_INT_H */

@@ -2,7 +2,7 @@
  * history_pg_query.c - the read side of the PostgreSQL history: changes between two runs
  * and the fail list, with the same decisions as SQLite (history_diff.c).
  *
- * Internal (history_int.h): history_pg_changes, history_pg_fail_list.
+ * Internal (history_int.h): history_pg_changes, history_pg_fail_runs, history_pg_fail_obs.
  *
  * Changes: one FULL OUTER JOIN of both runs' results on the domain, ordered by the domain
  * in byte order (COLLATE "C", as strcmp), read in libpq's single-row mode, so memory grows
@@ -24,10 +24,6 @@
 enum { PGQ_NUM_LEN = 24 };
 
 static void pair_rows(PGresult *res, struct dg_history_row *a, struct dg_history_row *b);
-static enum dg_status pg_fail_runs(struct dg_history *h, struct dg_history_run *runs, size_t *n,
-                                   struct dg_err *err);
-static enum dg_status pg_fail_obs(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
-                                  struct dg_history_obs **obs, size_t *n_obs, struct dg_err *err);
 
 /* Columns 0-4: the previous run's row, 5-9: this run's; NULL domain means absent. */
 static void pair_rows(PGresult *res, struct dg_history_row *a, struct dg_history_row *b)
@@ -85,7 +81,7 @@ enum dg_status history_pg_changes(struct dg_history *h, int64_t prev, int64_t ru
 }
 
 /* The newest complete runs, newest first. */
-static enum dg_status pg_fail_runs(struct dg_history *h, struct dg_history_run *runs, size_t *n,
+enum dg_status history_pg_fail_runs(struct dg_history *h, struct dg_history_run *runs, size_t *n,
                                    struct dg_err *err)
 {
 	char num[PGQ_NUM_LEN];
@@ -111,7 +107,7 @@ static enum dg_status pg_fail_runs(struct dg_history *h, struct dg_history_run *
 }
 
 /* The failing results of the newest @p n_runs complete runs. */
-static enum dg_status pg_fail_obs(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
+enum dg_status history_pg_fail_obs(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
                                   struct dg_history_obs **obs, size_t *n_obs, struct dg_err *err)
 {
 	char num[PGQ_NUM_LEN];
@@ -143,24 +139,3 @@ static enum dg_status pg_fail_obs(struct dg_history *h, size_t n_runs, struct dg
 	return DG_OK;
 }
 
-enum dg_status history_pg_fail_list(struct dg_history *h, unsigned min_runs,
-                                    struct dg_fail_list *out, struct dg_err *err)
-{
-	struct dg_history_run *runs = dg_xcalloc(DG_HISTORY_LOOKBACK, sizeof(*runs));
-	struct dg_history_obs *obs = NULL;
-	size_t n_runs = 0, n_obs = 0;
-	enum dg_status st;
-
-	memset(out, 0, sizeof(*out));
-	st = pg_fail_runs(h, runs, &n_runs, err);
-	if (st == DG_OK && n_runs > 0)
-		st = pg_fail_obs(h, n_runs, out, &obs, &n_obs, err);
-	if (st == DG_OK) {
-		out->v = dg_xcalloc(n_obs + 1, sizeof(*out->v));
-		out->n = dg_history_fail_select(runs, n_runs, obs, n_obs, min_runs, out->v);
-		out->n_complete_runs = n_runs;
-	}
-	free(obs);
-	free(runs);
-	return st;
-}

@@ -1,7 +1,7 @@
 /*
  * history_query.c - the history's read side: changes between two runs, and the fail list.
  *
- * Internal (history_int.h): history_sqlite_changes, history_sqlite_fail_list (the SQLite
+ * Internal (history_int.h): history_sqlite_changes, history_sqlite_fail_runs, history_sqlite_fail_obs (the SQLite
  * backend), history_list_keep.
  * Public: dg_fail_list_cleanup.
  *
@@ -32,10 +32,6 @@ static const char rows_sql[] = "SELECT domain, verdict, codes, mx_set, tlsa_dige
 static enum dg_status cursor_open(struct dg_history *h, int64_t run, struct row_cursor *c,
                                   struct dg_err *err);
 static void cursor_step(struct row_cursor *c);
-static enum dg_status fail_runs(struct dg_history *h, struct dg_history_run *runs, size_t *n,
-                                struct dg_err *err);
-static enum dg_status fail_obs(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
-                               struct dg_history_obs **obs, size_t *n_obs, struct dg_err *err);
 
 static enum dg_status cursor_open(struct dg_history *h, int64_t run, struct row_cursor *c,
                                   struct dg_err *err)
@@ -105,8 +101,8 @@ char *history_list_keep(struct dg_fail_list *l, const char *s)
 }
 
 /* The newest complete runs, newest first. */
-static enum dg_status fail_runs(struct dg_history *h, struct dg_history_run *runs, size_t *n,
-                                struct dg_err *err)
+enum dg_status history_sqlite_fail_runs(struct dg_history *h, struct dg_history_run *runs,
+                                        size_t *n, struct dg_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	enum dg_status s = history_prepare(
@@ -130,8 +126,9 @@ static enum dg_status fail_runs(struct dg_history *h, struct dg_history_run *run
 }
 
 /* The failing results of the runs at or above the oldest of @p n_runs. */
-static enum dg_status fail_obs(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
-                               struct dg_history_obs **obs, size_t *n_obs, struct dg_err *err)
+enum dg_status history_sqlite_fail_obs(struct dg_history *h, size_t n_runs, struct dg_fail_list *l,
+                                       struct dg_history_obs **obs, size_t *n_obs,
+                                       struct dg_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
@@ -168,27 +165,6 @@ static enum dg_status fail_obs(struct dg_history *h, size_t n_runs, struct dg_fa
 	return s;
 }
 
-enum dg_status history_sqlite_fail_list(struct dg_history *h, unsigned min_runs,
-                                        struct dg_fail_list *out, struct dg_err *err)
-{
-	struct dg_history_run *runs = dg_xcalloc(DG_HISTORY_LOOKBACK, sizeof(*runs));
-	struct dg_history_obs *obs = NULL;
-	size_t n_runs = 0, n_obs = 0;
-	enum dg_status st;
-
-	memset(out, 0, sizeof(*out));
-	st = fail_runs(h, runs, &n_runs, err);
-	if (st == DG_OK && n_runs > 0)
-		st = fail_obs(h, n_runs, out, &obs, &n_obs, err);
-	if (st == DG_OK) {
-		out->v = dg_xcalloc(n_obs + 1, sizeof(*out->v));
-		out->n = dg_history_fail_select(runs, n_runs, obs, n_obs, min_runs, out->v);
-		out->n_complete_runs = n_runs;
-	}
-	free(obs);
-	free(runs);
-	return st;
-}
 
 void dg_fail_list_cleanup(struct dg_fail_list *l)
 {
