@@ -616,4 +616,13 @@ size_t dg_txt_select_one(const char *const *txt, const size_t *lens, size_t n,
 			 dg_txt_parse_fn *parse, void *scratch, void *out, size_t out_size,
 			 enum dg_status *st_first, struct dg_err *first);
 
+/**
+ * Step over the delimiter before the next field of a `v=...; a=b; c=d` TXT record
+ * (fields separated by *WSP ";" *WSP, a trailing delimiter allowed).
+ * @param pos in: just after the previous field; out: the next field, the end, or the
+ *            offending byte
+ * @return 1 a field starts at *pos, 0 the record ends, -1 no ';' at *pos
+ */
+int dg_txt_next_field(const char *p, size_t len, size_t *pos);
+
 #endif /* DANEGUARD_UTIL_H */

@@ -104,6 +104,7 @@ enum dg_status dg_sts_txt_parse(const char *p, size_t len, struct dg_sts_txt *ou
 	size_t vl = sizeof(STS_VERSION) - 1, pos = vl;
 	bool have_id = false;
 	enum dg_status st;
+	int more;
 
 	memset(out, 0, sizeof(*out));
 	if (len < vl || memcmp(p, STS_VERSION, vl) != 0 ||
@@ -112,21 +113,11 @@ enum dg_status dg_sts_txt_parse(const char *p, size_t len, struct dg_sts_txt *ou
 		           "not an MTA-STS record (does not start with v=STSv1)");
 		return DG_E_NOTFOUND;
 	}
-	for (;;) {
-		while (pos < len && sts_is_wsp(p[pos]))
-			pos++;
-		if (pos == len)
-			break;
-		if (p[pos] != ';')
-			return txt_fail(err, p, len, pos, "expected ';' between fields");
-		pos++;
-		while (pos < len && sts_is_wsp(p[pos]))
-			pos++;
-		if (pos == len) /* a trailing delimiter is allowed */
-			break;
+	while ((more = dg_txt_next_field(p, len, &pos)) > 0)
 		if ((st = txt_field(p, len, &pos, out, &have_id, err)) != DG_OK)
 			return st;
-	}
+	if (more < 0)
+		return txt_fail(err, p, len, pos, "expected ';' between fields");
 	if (!have_id)
 		return txt_fail(err, p, len, len, "no id= field (RFC 8461 3.1 requires one)");
 	return DG_OK;

@@ -201,6 +201,7 @@ enum dg_status dg_tlsrpt_parse(const char *p, size_t len, struct dg_tlsrpt *out,
 	size_t vl = sizeof(RPT_VERSION) - 1, pos = vl;
 	bool have_rua = false;
 	enum dg_status st;
+	int more;
 
 	memset(out, 0, sizeof(*out));
 	if (len < vl || memcmp(p, RPT_VERSION, vl) != 0 ||
@@ -210,21 +211,11 @@ enum dg_status dg_tlsrpt_parse(const char *p, size_t len, struct dg_tlsrpt *out,
 		           "v=TLSRPTv1)");
 		return DG_E_NOTFOUND;
 	}
-	for (;;) {
-		while (pos < len && rpt_is_wsp(p[pos]))
-			pos++;
-		if (pos == len)
-			break;
-		if (p[pos] != ';')
-			return rpt_fail(err, p, len, pos, "expected ';' between fields");
-		pos++;
-		while (pos < len && rpt_is_wsp(p[pos]))
-			pos++;
-		if (pos == len)
-			break;
+	while ((more = dg_txt_next_field(p, len, &pos)) > 0)
 		if ((st = rpt_field(p, len, &pos, out, &have_rua, err)) != DG_OK)
 			return st;
-	}
+	if (more < 0)
+		return rpt_fail(err, p, len, pos, "expected ';' between fields");
 	if (!have_rua)
 		return rpt_fail(err, p, len, len, "no rua= field (RFC 8460 3 requires one)");
 	return DG_OK;

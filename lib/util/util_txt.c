@@ -1,7 +1,7 @@
 /*
  * util_txt.c - choose the one record of a kind among a name's TXT records.
  *
- * Public: dg_txt_select_one.
+ * Public: dg_txt_select_one, dg_txt_next_field.
  * RFC 8461 3.1 (MTA-STS) and RFC 8460 3 (TLS-RPT) share a rule: records that do
  * not start with the version tag are ignored, and unless exactly one is left
  * there is no policy. The per-kind parser says "not mine" with DG_E_NOTFOUND.
@@ -35,4 +35,27 @@ size_t dg_txt_select_one(const char *const *txt, const size_t *lens, size_t n,
 		}
 	}
 	return found;
+}
+
+/* RFC 8461 3.1 / RFC 8460 3: fields are separated by *WSP ";" *WSP; a trailing
+ * delimiter is allowed. */
+int dg_txt_next_field(const char *p, size_t len, size_t *pos)
+{
+	size_t at = *pos;
+
+	while (at < len && (p[at] == ' ' || p[at] == '\t'))
+		at++;
+	if (at == len) {
+		*pos = at;
+		return 0;
+	}
+	if (p[at] != ';') {
+		*pos = at;
+		return -1;
+	}
+	at++;
+	while (at < len && (p[at] == ' ' || p[at] == '\t'))
+		at++;
+	*pos = at;
+	return at == len ? 0 : 1;
 }
