@@ -232,6 +232,11 @@ struct dg_engine_opts {
 	unsigned conn_delay_ms;     /**< least time between two probe starts to one address:
 	                               0 (check); scan passes DG_ENGINE_SCAN_CONN_DELAY_MS */
 	bool probe_non_dane;        /**< probe hosts without DANE too (STARTTLS, chain) */
+	bool dns_only;              /**< resolve only (MX, addresses, TLSA, MTA-STS): no TLS
+	                               probe at all. The relay uses this: it verifies the chain
+	                               of its own delivery connection. Host statuses that need a
+	                               probe (verified, mismatch, ...) are then not decided and
+	                               the verdict is not meaningful. */
 	bool mta_sts;               /**< look up and fetch MTA-STS policies (default on) */
 	const char *ca_file;        /**< PEM CAs for MTA-STS (HTTPS and MX certificates);
 	                               NULL: the system store */

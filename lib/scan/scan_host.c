@@ -341,7 +341,8 @@ static void host_probe(struct scan_host *sh)
 {
 	struct scan_check *chk = sh->chk;
 
-	if (sh->dane == SCAN_DANE_NONE && !chk->eng->opts.probe_non_dane)
+	if (chk->eng->opts.dns_only ||
+	    (sh->dane == SCAN_DANE_NONE && !chk->eng->opts.probe_non_dane))
 		return;
 	sh->addrs = dg_xcalloc(sh->h->n_addrs ? sh->h->n_addrs : 1, sizeof(*sh->addrs));
 	for (size_t i = 0; i < sh->h->n_addrs; i++) {
