@@ -629,4 +629,237 @@ enum dg_status dg_smtp_data_feed(struct dg_smtp_data *d, const uint8_t *p, size_
                                  size_t *consumed, bool *done, struct dg_smtp_cmd_reply *reply,
                                  struct dg_err *err);
 
+/* ======================================================================== */
+/* SMTP delivery client (lib/smtp/smtp_deliver.c, smtp_deliver_session.c,   */
+/* smtp_deliver_io.c)                                                       */
+/* ======================================================================== */
+
+/*
+ * One asynchronous connection to one server address that delivers one or
+ * more messages (issue #8, `daneguard relay`): banner, EHLO (HELO fallback),
+ * STARTTLS as the TLS policy says, the TLS handshake, a caller-supplied
+ * verification of the peer chain (DANE or MTA-STS), EHLO again, then per
+ * message MAIL, RCPT..., DATA and the dot-stuffed body, with PIPELINING
+ * (RFC 2920) when offered. Contract, states, deadlines and limits:
+ * docs/internals/smtp-deliver.md. SPEC TLS-1..TLS-7, FAIL-1, FAIL-4.
+ *
+ * Lifecycle: dg_smtp_deliver_start() connects and delivers the first
+ * envelope; its callback runs once per message. After HOST_FAILED the object
+ * frees itself when the callback returns. After DONE the caller owns it and
+ * must call dg_smtp_deliver_next(), dg_smtp_deliver_close() or
+ * dg_smtp_deliver_cancel(). Callbacks never run inside _start() or _next();
+ * _close() and _cancel() are allowed inside the callback.
+ */
+
+/** An SMTP delivery connection (opaque). */
+struct dg_smtp_deliver;
+
+/** When to use STARTTLS (the destination's policy decides, SPEC TLS-1, FAIL-1). */
+enum dg_smtp_tls_policy {
+	DG_SMTP_TLS_NONE = 0, /**< never STARTTLS (policy "none", or a cleartext retry) */
+	DG_SMTP_TLS_MAY,      /**< STARTTLS when offered; not offered or refused: deliver in
+	                           clear; handshake failure: HOST_FAILED (no cleartext on that
+	                           connection; the caller may retry with NONE, SPEC TLS-2) */
+	DG_SMTP_TLS_REQUIRE   /**< STARTTLS mandatory: not offered, refused or handshake
+	                           failed = HOST_FAILED (SPEC TLS-1, TLS-2) */
+};
+
+/**
+ * Verifies the peer after the TLS handshake, before anything else is sent
+ * inside TLS (DANE: SPEC OSSL-*, FAIL-1; log the match per FAIL-4).
+ * @param arg         opts.verify_arg (borrowed)
+ * @param ssl         the connection (borrowed for the call)
+ * @param chain       the peer chain as sent, leaf first (borrowed for the call;
+ *                    up-ref what you keep); may be NULL if the server sent none
+ * @param reason      buffer for the failure reason (filled by the callee)
+ * @param reason_size its size
+ * @return true to go on; false to QUIT and fail the host with @p reason
+ */
+typedef bool dg_smtp_deliver_verify_cb(void *arg, SSL *ssl, STACK_OF(X509) *chain, char *reason,
+                                       size_t reason_size);
+
+/*
+ * Default deadlines (RFC 5321 section 4.5.3.2; connect and TLS from common
+ * MTA practice). A 0 field in the options selects the default.
+ */
+#define DG_SMTP_DELIVER_CONNECT_TIMEOUT_MS 30000u     /**< TCP connect */
+#define DG_SMTP_DELIVER_BANNER_TIMEOUT_MS 300000u     /**< 220 greeting: 5 min */
+#define DG_SMTP_DELIVER_EHLO_TIMEOUT_MS 300000u       /**< EHLO, HELO, STARTTLS, RSET */
+#define DG_SMTP_DELIVER_TLS_TIMEOUT_MS 300000u        /**< TLS handshake */
+#define DG_SMTP_DELIVER_MAIL_TIMEOUT_MS 300000u       /**< MAIL: 5 min */
+#define DG_SMTP_DELIVER_RCPT_TIMEOUT_MS 300000u       /**< each RCPT: 5 min */
+#define DG_SMTP_DELIVER_DATA_TIMEOUT_MS 120000u       /**< DATA initiation: 2 min */
+#define DG_SMTP_DELIVER_DATA_BLOCK_TIMEOUT_MS 180000u /**< each body block sent: 3 min */
+#define DG_SMTP_DELIVER_DATA_DONE_TIMEOUT_MS 600000u  /**< reply to ".": 10 min */
+#define DG_SMTP_DELIVER_QUIT_TIMEOUT_MS 300000u       /**< reply to QUIT */
+
+/** Recipients per envelope accepted by dg_smtp_deliver_start()/_next(). */
+#define DG_SMTP_DELIVER_RCPT_MAX 1000
+
+/** Options of one connection; initialise with dg_smtp_deliver_opts_init(). */
+struct dg_smtp_deliver_opts {
+	const char *addr; /**< numeric IPv4 or IPv6 text, no DNS (borrowed, copied) */
+	uint16_t port;    /**< TCP port, 25 by default */
+	const char *sni;  /**< SNI HostName = TLSA base domain (SPEC TLS-3), or NULL for
+	                       none (borrowed, copied) */
+	const char *helo; /**< EHLO/HELO argument (borrowed, copied); default "localhost" */
+	enum dg_smtp_tls_policy tls; /**< default DG_SMTP_TLS_MAY */
+	SSL_CTX *ssl_ctx;            /**< client context (borrowed, up-ref'd while the connection
+	                                  lives); NULL: one made with dg_smtp_tls_ctx_new() */
+	dg_smtp_deliver_verify_cb *verify; /**< NULL: accept any chain */
+	void *verify_arg;                  /**< passed to verify (borrowed) */
+	unsigned connect_timeout_ms;       /**< deadlines, 0 = the DG_SMTP_DELIVER_* default */
+	unsigned banner_timeout_ms;
+	unsigned ehlo_timeout_ms; /**< also HELO, STARTTLS and RSET */
+	unsigned tls_timeout_ms;
+	unsigned mail_timeout_ms;
+	unsigned rcpt_timeout_ms;
+	unsigned data_timeout_ms;
+	unsigned data_block_timeout_ms; /**< no write progress for this long while sending
+	                                     the body */
+	unsigned data_done_timeout_ms;
+	unsigned quit_timeout_ms;
+	const char *log_id;       /**< id first on each log line (borrowed, copied, at most 31
+	                               bytes); NULL: a process-wide counter */
+	const struct dg_log *log; /**< logger (borrowed, must outlive the connection); NULL:
+	                               dg_log_global() */
+};
+
+/** One message. Everything is borrowed until the message's callback returns. */
+struct dg_smtp_envelope {
+	const char *sender;      /**< reverse path without <>; "" = null sender */
+	const char *const *rcpt; /**< forward paths without <> */
+	size_t n_rcpt;           /**< 1..DG_SMTP_DELIVER_RCPT_MAX */
+	const uint8_t *body;     /**< message as received after DATA (not dot-stuffed),
+	                              CRLF lines; may be NULL if body_len is 0 */
+	size_t body_len;
+	bool smtputf8; /**< needs SMTPUTF8 (address or header UTF-8) */
+};
+
+/** How one message ended on this connection. */
+enum dg_smtp_deliver_outcome {
+	DG_SMTP_DELIVER_DONE = 0,   /**< the server answered for the message: see rcpt[] */
+	DG_SMTP_DELIVER_HOST_FAILED /**< connection-level failure before any recipient got a
+	                                 final answer: try the next host or defer */
+};
+
+/** States of a delivery connection, in order (also res.stage). */
+enum dg_smtp_deliver_stage {
+	DG_SMTP_DELIVER_STAGE_CONNECT = 0,
+	DG_SMTP_DELIVER_STAGE_BANNER,
+	DG_SMTP_DELIVER_STAGE_EHLO,
+	DG_SMTP_DELIVER_STAGE_HELO,
+	DG_SMTP_DELIVER_STAGE_STARTTLS,
+	DG_SMTP_DELIVER_STAGE_TLS_HANDSHAKE,
+	DG_SMTP_DELIVER_STAGE_EHLO_TLS,
+	DG_SMTP_DELIVER_STAGE_RSET,
+	DG_SMTP_DELIVER_STAGE_MAIL,
+	DG_SMTP_DELIVER_STAGE_RCPT,
+	DG_SMTP_DELIVER_STAGE_DATA,
+	DG_SMTP_DELIVER_STAGE_BODY,      /**< sending the body */
+	DG_SMTP_DELIVER_STAGE_DATA_DONE, /**< waiting for the reply to "." */
+	DG_SMTP_DELIVER_STAGE_IDLE,      /**< between messages */
+	DG_SMTP_DELIVER_STAGE_QUIT,
+	DG_SMTP_DELIVER_STAGE_CLOSED
+};
+
+/** Final reply for one recipient (a remote reply, or a local one, see the doc). */
+struct dg_smtp_rcpt_reply {
+	unsigned code;   /**< 250, 450, 550, ...; never 0 in a DONE result */
+	char status[12]; /**< RFC 3463 status "5.1.1", or "" */
+	char text[256];  /**< first reply line without code and status, escaped */
+};
+
+/**
+ * The result of one message. Handed to the callback, borrowed for the call.
+ */
+struct dg_smtp_deliver_result {
+	enum dg_smtp_deliver_outcome outcome;
+	int stage;                       /**< enum dg_smtp_deliver_stage where it ended */
+	char reason[DG_ERR_MSG_MAX];     /**< "127.0.5.1:25: STARTTLS not offered", ... */
+	char peer[64];                   /**< "192.0.2.1:25" or "[2001:db8::1]:25" */
+	bool starttls_offered;           /**< STARTTLS was in the cleartext EHLO reply */
+	bool tls_done;                   /**< the TLS handshake completed */
+	char tls_version[16];            /**< "TLSv1.3", "" without TLS */
+	char cipher[64];                 /**< OpenSSL cipher name, "" without TLS */
+	struct dg_smtp_rcpt_reply *rcpt; /**< n_rcpt entries: final reply per recipient (MAIL
+	                                      or DATA rejections copied to every recipient
+	                                      concerned); on HOST_FAILED a local 4xx each */
+	size_t n_rcpt;
+	char last_reply[256]; /**< remote reply to end-of-data, or the failing
+	                           reply; escaped, "" if none */
+	bool reusable;        /**< dg_smtp_deliver_next() may be called */
+};
+
+/**
+ * Receives the result of one message, exactly once per message unless the
+ * connection was closed or cancelled first.
+ * @param arg the argument given with the envelope (borrowed)
+ * @param res the result (borrowed for the call; copy what you keep)
+ */
+typedef void dg_smtp_deliver_cb(void *arg, struct dg_smtp_deliver_result *res);
+
+/**
+ * Fill @p o with the defaults (DG_SMTP_DELIVER_*_TIMEOUT_MS, port 25, helo
+ * "localhost", DG_SMTP_TLS_MAY, no SNI, no verify callback, addr NULL).
+ * @param o options to initialise (borrowed)
+ */
+void dg_smtp_deliver_opts_init(struct dg_smtp_deliver_opts *o);
+
+/**
+ * Connect and deliver @p env. The callback never runs before this returns.
+ * @param base event loop (borrowed, must outlive the connection)
+ * @param o    options (borrowed; strings copied, ssl_ctx up-ref'd)
+ * @param env  first message (borrowed until its callback returns)
+ * @param cb   result callback, not NULL
+ * @param arg  passed to @p cb (borrowed)
+ * @param out  set to the handle; see the lifecycle above
+ * @param err  error detail (may be NULL)
+ * @return DG_OK; DG_E_CONFIG for a bad address, port, HELO, SNI, policy or
+ *         envelope (CR/LF or '<>' in a path, no recipient, too many);
+ *         DG_E_INTERNAL / DG_E_TLS if libevent or OpenSSL fails. Connection
+ *         failures are not errors: they arrive through the callback.
+ */
+enum dg_status dg_smtp_deliver_start(struct event_base *base, const struct dg_smtp_deliver_opts *o,
+                                     const struct dg_smtp_envelope *env, dg_smtp_deliver_cb *cb,
+                                     void *arg, struct dg_smtp_deliver **out, struct dg_err *err);
+
+/**
+ * After a DONE result with reusable set: send RSET, then deliver @p env on
+ * the same connection. May be called inside the previous message's callback.
+ * If the server closed the idle connection meanwhile, HOST_FAILED arrives
+ * through the callback.
+ * @param d   connection (borrowed)
+ * @param env message (borrowed until its callback returns)
+ * @param cb  result callback, not NULL
+ * @param arg passed to @p cb (borrowed)
+ * @param err error detail (may be NULL)
+ * @return DG_OK; DG_E_CONFIG for a bad envelope; DG_E_PROTO if the
+ *         connection is not reusable or a message is still in progress
+ *         (nothing sent, no callback)
+ */
+enum dg_status dg_smtp_deliver_next(struct dg_smtp_deliver *d, const struct dg_smtp_envelope *env,
+                                    dg_smtp_deliver_cb *cb, void *arg, struct dg_err *err);
+
+/**
+ * Say QUIT if the connection is idle and usable (waiting at most the QUIT
+ * deadline in the background), then free; otherwise as
+ * dg_smtp_deliver_cancel(). No callback after this.
+ * @param d connection (taken), may be NULL; must not be used afterwards
+ */
+void dg_smtp_deliver_close(struct dg_smtp_deliver *d);
+
+/**
+ * Abort now and free (after the current callback returns when called inside
+ * one). No callback after this.
+ * @param d connection (taken), may be NULL; must not be used afterwards
+ */
+void dg_smtp_deliver_cancel(struct dg_smtp_deliver *d);
+
+/** @return "connect", "banner", ..., "closed" (static) @param stage a stage */
+const char *dg_smtp_deliver_stage_str(enum dg_smtp_deliver_stage stage);
+
+/** @return "done" or "host-failed" (static) @param outcome an outcome */
+const char *dg_smtp_deliver_outcome_str(enum dg_smtp_deliver_outcome outcome);
+
 #endif /* DANEGUARD_SMTP_H */
