@@ -249,4 +249,130 @@ enum dg_status dg_sts_ca_store_new(const char *ca_file, X509_STORE **out, struct
 bool dg_sts_cert_is_valid(X509_STORE *store, STACK_OF(X509) *chain, const char *host, time_t when,
 			  char *why, size_t why_len);
 
+/* ------------------------------------------------------------------------ */
+/* On-disk policy cache of a sending MTA (mtasts_cache.c)                   */
+/* ------------------------------------------------------------------------ */
+
+#include <daneguard/util.h>
+
+/** Current cache file format version (first line "daneguard-sts-cache: 1"). */
+#define DG_STS_CACHE_VERSION 1
+/** Refresh a cached policy whose id still matches once it is this old (SPEC STS-4: daily). */
+#define DG_STS_CACHE_REFRESH_S 86400u
+/** Least time between two fetches for the same policy id after a failure (SPEC STS-2). */
+#define DG_STS_CACHE_RETRY_S 300u
+
+struct dg_sts_cache;
+
+/**
+ * One cached policy domain: the last policy fetched (if any) with its id and time, and the
+ * last failed fetch (if any) with the id it was made for. Embedded by its owner; release
+ * with dg_sts_cache_entry_cleanup().
+ */
+struct dg_sts_cache_entry {
+	char domain[DG_NAME_BUF_SIZE];  /**< policy domain, normalized (lowercase, no dot) */
+	char id[DG_STS_ID_MAX + 1];     /**< id of the cached policy, "" when none is cached */
+	uint64_t fetched_s;             /**< epoch seconds of that fetch, 0 when none */
+	uint64_t last_fail_s;           /**< epoch seconds of the last failed fetch, 0 if none */
+	char fail_id[DG_STS_ID_MAX + 1]; /**< TXT id that failed fetch was for, "" if none */
+	char *policy_text;              /**< policy body, NUL-terminated, NULL when none (owned) */
+	size_t policy_len;              /**< its length */
+};
+
+/** What to do about a policy domain (dg_sts_cache_decide()). */
+enum dg_sts_cache_action {
+	DG_STS_USE_CACHED = 0, /**< apply the cached policy, do not fetch */
+	DG_STS_FETCH,          /**< fetch the policy over HTTPS */
+	DG_STS_NONE            /**< no policy applies: deliver as without MTA-STS */
+};
+
+/**
+ * Open (creating it, mode 0700) a cache directory: one file per policy domain. Temporary
+ * files left by an interrupted dg_sts_cache_put() are removed.
+ * @param dir directory (borrowed, copied)
+ * @param out the cache; the caller frees it with dg_sts_cache_free()
+ * @param err error detail naming the directory (may be NULL)
+ * @return DG_OK, DG_E_IO or DG_E_CONFIG (path too long)
+ */
+enum dg_status dg_sts_cache_open(const char *dir, struct dg_sts_cache **out, struct dg_err *err);
+
+/** @param c cache (taken), may be NULL */
+void dg_sts_cache_free(struct dg_sts_cache *c);
+
+/**
+ * Read the entry of @p domain. A file that does not parse is treated as absent: a warning
+ * is logged, DG_E_NOTFOUND is returned with the reason in @p err, and the next put
+ * replaces it.
+ * @param c      cache (borrowed)
+ * @param domain policy domain (borrowed); validated and normalized before it becomes a path
+ * @param out    the entry (initialised here); release with dg_sts_cache_entry_cleanup(),
+ *               also on error
+ * @param err    error detail (may be NULL)
+ * @return DG_OK, DG_E_NOTFOUND (none, or corrupt), DG_E_PARSE (bad domain), DG_E_IO
+ */
+enum dg_status dg_sts_cache_get(struct dg_sts_cache *c, const char *domain,
+				struct dg_sts_cache_entry *out, struct dg_err *err);
+
+/**
+ * Write the entry of e->domain durably and atomically: temp file, fsync, rename over the
+ * old file, fsync of the directory. A crash leaves the old entry or the new one.
+ * @param c   cache (borrowed)
+ * @param e   entry (borrowed); checked as the parser would check it
+ * @param err error detail (may be NULL)
+ * @return DG_OK, DG_E_PARSE (a field that would not parse back), DG_E_LIMIT, DG_E_IO
+ */
+enum dg_status dg_sts_cache_put(struct dg_sts_cache *c, const struct dg_sts_cache_entry *e,
+				struct dg_err *err);
+
+/** Free the policy text and zero the entry. @param e entry (borrowed), may be NULL */
+void dg_sts_cache_entry_cleanup(struct dg_sts_cache_entry *e);
+
+/**
+ * Parse one cache file (pure: no I/O, no logging). The policy text must itself be a valid
+ * policy (SPEC STS-3), so a file that parses holds a policy the cache may apply.
+ * @param p   file bytes (borrowed), @p len of them
+ * @param out the entry (initialised here); release with dg_sts_cache_entry_cleanup(), also
+ *            on error
+ * @param err DG_E_PARSE or DG_E_LIMIT with the byte offset (may be NULL)
+ * @return DG_OK, DG_E_PARSE or DG_E_LIMIT
+ */
+enum dg_status dg_sts_cache_entry_parse(const uint8_t *p, size_t len,
+					struct dg_sts_cache_entry *out, struct dg_err *err);
+
+/**
+ * Serialise @p e in canonical form: parse(format(e)) gives @p e back, format(parse(x)) is x.
+ * @param e   entry (borrowed)
+ * @param out a malloc'd file image, freed by the caller
+ * @param len its length
+ * @param err error detail (may be NULL)
+ * @return DG_OK, DG_E_PARSE (a field that would not parse back) or DG_E_LIMIT
+ */
+enum dg_status dg_sts_cache_entry_format(const struct dg_sts_cache_entry *e, uint8_t **out,
+					 size_t *len, struct dg_err *err);
+
+/**
+ * The caching decision of a sending MTA (SPEC STS-1, STS-2, STS-4; RFC 8461 3.3, 5.1). Pure.
+ * A cached policy is valid while now < fetched + max_age (max_age of the parsed cached text).
+ * - TXT valid, same id, cache valid, fetched less than 24 h ago: use the cached policy;
+ * - TXT valid otherwise (id differs, cache stale or absent, or due for its daily refresh):
+ *   fetch, unless a fetch for this same id failed less than 5 min ago; then use a valid
+ *   cached policy, else none;
+ * - TXT missing or invalid: use a valid cached policy, else none.
+ * Times in the future (a clock that went back) make a policy not valid and a failure not
+ * recent.
+ * @param cached    the entry, NULL when none (borrowed)
+ * @param txt_valid the live _mta-sts TXT RRset gave exactly one valid record
+ * @param txt_id    its id (borrowed); ignored unless @p txt_valid
+ * @param now_s     wall clock, epoch seconds
+ * @param why       receives a sentence explaining the decision (borrowed buffer), may be NULL
+ * @param why_size  size of @p why
+ * @return the action
+ */
+enum dg_sts_cache_action dg_sts_cache_decide(const struct dg_sts_cache_entry *cached,
+					     bool txt_valid, const char *txt_id, uint64_t now_s,
+					     char *why, size_t why_size);
+
+/** @param a action @return "use-cached", "fetch", "none" (static) */
+const char *dg_sts_cache_action_str(enum dg_sts_cache_action a);
+
 #endif /* DANEGUARD_MTASTS_H */

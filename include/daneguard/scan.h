@@ -176,6 +176,7 @@ struct dg_sts_result {
 	const char **mx;            /**< patterns of a valid policy */
 	size_t n_mx;
 	struct dg_reasons reasons;
+	bool from_cache;            /**< the policy is the cached one (opts.sts_cache), not fetched */
 };
 
 /** TLS-RPT of the domain (SPEC RPT-1). */
@@ -241,6 +242,10 @@ struct dg_engine_opts {
 	const char *ca_file;        /**< PEM CAs for MTA-STS (HTTPS and MX certificates);
 	                               NULL: the system store */
 	uint16_t sts_port;          /**< HTTPS port of policy hosts, 443 */
+	struct dg_sts_cache *sts_cache; /**< MTA-STS policy cache of a sender (borrowed; must
+	                                   outlive the engine): decide by dg_sts_cache_decide(),
+	                                   store fetched policies, record failed fetches (SPEC
+	                                   STS-4). NULL (check, scan): always fetch, never cache */
 };
 
 /**

@@ -12,6 +12,13 @@
  * policy's patterns, verifies the chain the host's STARTTLS probe captured against the MTA-STS
  * CA store for the MX name, and computes the senders' actions (scan_senders_decide).
  *
+ * With opts.sts_cache (the relay, SPEC STS-4) the stage first asks dg_sts_cache_decide():
+ * a cached policy is applied without a fetch (parsed by the same parser, so the result reads
+ * as after a fetch, with from_cache set), a policy fetched for a valid TXT record is stored
+ * with its id, and a failed fetch is recorded (no refetch for that id within 5 minutes,
+ * STS-2) and falls back to a cached policy that has not expired (RFC 8461 5.1). Without a
+ * cache nothing of this runs.
+ *
  * Ownership: strings go into the check's arena; the parsed policy belongs to the check until
  * scan_sts_release(); the fetch is cancelled there if still running.
  * Implements SPEC STS-1 (TXT selection), STS-2 (fetch), STS-3 (policy), STS-4 (a failed fetch
@@ -41,6 +48,12 @@ static void sts_addr_done(struct scan_check *chk, const struct dg_dns_answer *an
 static void sts_maybe_fetch(struct scan_check *chk);
 static void sts_fetch_done(void *arg, const struct dg_sts_fetch_result *r);
 static void sts_policy_set(struct scan_check *chk, const struct dg_sts_fetch_result *r);
+static bool sts_policy_use(struct scan_check *chk, const uint8_t *body, size_t len,
+			   const char *src);
+static bool sts_cache_decide(struct scan_check *chk);
+static bool sts_cache_apply(struct scan_check *chk, const struct dg_sts_cache_entry *e);
+static void sts_cache_store(struct scan_check *chk, const struct dg_sts_fetch_result *r);
+static void sts_cache_failed(struct scan_check *chk);
 static void sts_host(struct scan_check *chk, size_t i, struct scan_sender_host *in);
 static enum dg_tri sts_host_pkix(struct scan_check *chk, struct scan_host *sh);
 
@@ -218,6 +231,8 @@ static void sts_maybe_fetch(struct scan_check *chk)
 
 	if (s->waits > 0)
 		return;
+	if (o->sts_cache != NULL && !sts_cache_decide(chk))
+		return;
 	snprintf(host, sizeof(host), "mta-sts.%s", chk->res->domain);
 	if (s->n_addrs == 0) {
 		if (m->txt == DG_STS_TXT_PRESENT) {
@@ -225,6 +240,7 @@ static void sts_maybe_fetch(struct scan_check *chk)
 			scan_reason(chk, &m->reasons, "the policy host %s has no usable address%s%s",
 				    host, s->addr_why != NULL ? ": " : "",
 				    s->addr_why != NULL ? s->addr_why : "");
+			sts_cache_failed(chk);
 		}
 		return;
 	}
@@ -240,6 +256,7 @@ static void sts_maybe_fetch(struct scan_check *chk)
 		if (m->txt == DG_STS_TXT_PRESENT) {
 			m->policy = DG_STS_POLICY_FETCH_ERROR;
 			scan_reason(chk, &m->reasons, "policy fetch could not start: %s", err.msg);
+			sts_cache_failed(chk);
 		}
 		return;
 	}
@@ -254,6 +271,10 @@ static void sts_fetch_done(void *arg, const struct dg_sts_fetch_result *r)
 	chk->sts.fetch = NULL;
 	if (m->txt == DG_STS_TXT_PRESENT) {
 		sts_policy_set(chk, r);
+		if (chk->eng->opts.sts_cache != NULL && m->policy == DG_STS_POLICY_VALID)
+			sts_cache_store(chk, r);
+		else if (chk->eng->opts.sts_cache != NULL)
+			sts_cache_failed(chk);
 	} else if (r->outcome == DG_STS_FETCH_OK) {
 		struct dg_sts_policy pol;
 
@@ -270,8 +291,6 @@ static void sts_fetch_done(void *arg, const struct dg_sts_fetch_result *r)
 static void sts_policy_set(struct scan_check *chk, const struct dg_sts_fetch_result *r)
 {
 	struct dg_sts_result *m = &chk->res->mta_sts;
-	struct dg_sts_policy *pol = &chk->sts.policy;
-	struct dg_err err = {0};
 
 	if (r->outcome != DG_STS_FETCH_OK) {
 		m->policy = DG_STS_POLICY_FETCH_ERROR;
@@ -279,11 +298,23 @@ static void sts_policy_set(struct scan_check *chk, const struct dg_sts_fetch_res
 			    "the domain had no MTA-STS (RFC 8461 5.1)", r->reason);
 		return;
 	}
-	if (dg_sts_policy_parse(r->body, r->len, pol, &err) != DG_OK) {
+	sts_policy_use(chk, r->body, r->len, r->url);
+}
+
+/* Parse a policy body (fetched, or cached) into the check's result; false if invalid. */
+static bool sts_policy_use(struct scan_check *chk, const uint8_t *body, size_t len,
+			   const char *src)
+{
+	struct dg_sts_result *m = &chk->res->mta_sts;
+	struct dg_sts_policy *pol = &chk->sts.policy;
+	struct dg_err err = {0};
+
+	dg_sts_policy_cleanup(pol);
+	if (dg_sts_policy_parse(body, len, pol, &err) != DG_OK) {
 		dg_sts_policy_cleanup(pol);
 		m->policy = DG_STS_POLICY_INVALID;
-		scan_reason(chk, &m->reasons, "%s: %s", r->url, err.msg);
-		return;
+		scan_reason(chk, &m->reasons, "%s: %s", src, err.msg);
+		return false;
 	}
 	m->policy = DG_STS_POLICY_VALID;
 	m->has_policy = true;
@@ -299,6 +330,97 @@ static void sts_policy_set(struct scan_check *chk, const struct dg_sts_fetch_res
 	else if (pol->mode == DG_STS_MODE_TESTING)
 		scan_reason(chk, &m->reasons, "mode testing: senders report failures through "
 			    "TLS-RPT but deliver anyway (RFC 8461 5)");
+	return true;
+}
+
+/* SPEC STS-4 with a cache: apply a cached policy or give up without a fetch (false), or
+ * let the caller fetch (true). */
+static bool sts_cache_decide(struct scan_check *chk)
+{
+	struct dg_sts_result *m = &chk->res->mta_sts;
+	struct dg_sts_cache_entry e;
+	struct dg_err err = {0};
+	enum dg_status st;
+	enum dg_sts_cache_action a;
+	char why[320];
+
+	st = dg_sts_cache_get(chk->eng->opts.sts_cache, chk->res->domain, &e, &err);
+	if (st != DG_OK && st != DG_E_NOTFOUND)
+		scan_reason(chk, &m->reasons, "MTA-STS cache not readable, treated as empty: %s",
+			    err.msg);
+	a = dg_sts_cache_decide(st == DG_OK ? &e : NULL, m->txt == DG_STS_TXT_PRESENT, m->id,
+				(uint64_t)dg_clock_wall(), why, sizeof(why));
+	if (a == DG_STS_USE_CACHED) {
+		sts_cache_apply(chk, &e);
+		scan_reason(chk, &m->reasons, "MTA-STS policy from the cache: %s", why);
+	} else if (a == DG_STS_NONE && m->txt == DG_STS_TXT_PRESENT) {
+		m->policy = DG_STS_POLICY_FETCH_ERROR;
+		scan_reason(chk, &m->reasons, "%s; senders deliver as if the domain had no MTA-STS "
+			    "(RFC 8461 5.1)", why);
+	}
+	dg_sts_cache_entry_cleanup(&e);
+	return a == DG_STS_FETCH;
+}
+
+/* Apply a cached policy: the same parser as for a fetched one, so the fields match. */
+static bool sts_cache_apply(struct scan_check *chk, const struct dg_sts_cache_entry *e)
+{
+	char src[DG_NAME_BUF_SIZE + 32];
+
+	snprintf(src, sizeof(src), "cached policy of %s", e->domain);
+	if (!sts_policy_use(chk, (const uint8_t *)e->policy_text, e->policy_len, src))
+		return false;
+	chk->res->mta_sts.from_cache = true;
+	return true;
+}
+
+/* A valid policy fetched for a valid TXT record: store it with its id (mode none too). */
+static void sts_cache_store(struct scan_check *chk, const struct dg_sts_fetch_result *r)
+{
+	struct dg_sts_result *m = &chk->res->mta_sts;
+	struct dg_sts_cache_entry e;
+	struct dg_err err = {0};
+
+	memset(&e, 0, sizeof(e));
+	snprintf(e.domain, sizeof(e.domain), "%s", chk->res->domain);
+	snprintf(e.id, sizeof(e.id), "%s", m->id);
+	e.fetched_s = (uint64_t)dg_clock_wall();
+	e.policy_text = (char *)r->body; /* borrowed for the put; never freed here */
+	e.policy_len = r->len;
+	if (dg_sts_cache_put(chk->eng->opts.sts_cache, &e, &err) != DG_OK) {
+		scan_reason(chk, &m->reasons, "MTA-STS policy not cached: %s", err.msg);
+		DG_LOG(NULL, DG_LOG_WARN, "sts-cache domain=%s result=put-failed reason=\"%s\"",
+		       chk->res->domain, err.msg);
+	}
+}
+
+/* A failed fetch for a valid TXT record: remember it (SPEC STS-2: no refetch for this id
+ * within 5 minutes) and fall back to a cached policy that has not expired (STS-4). */
+static void sts_cache_failed(struct scan_check *chk)
+{
+	struct dg_sts_result *m = &chk->res->mta_sts;
+	struct dg_sts_cache *c = chk->eng->opts.sts_cache;
+	struct dg_sts_cache_entry e;
+	struct dg_err err = {0};
+	uint64_t now = (uint64_t)dg_clock_wall();
+	char why[320];
+
+	if (c == NULL || m->id == NULL)
+		return;
+	if (dg_sts_cache_get(c, chk->res->domain, &e, NULL) != DG_OK) {
+		memset(&e, 0, sizeof(e));
+		snprintf(e.domain, sizeof(e.domain), "%s", chk->res->domain);
+	}
+	e.last_fail_s = now;
+	snprintf(e.fail_id, sizeof(e.fail_id), "%s", m->id);
+	if (dg_sts_cache_put(c, &e, &err) != DG_OK)
+		DG_LOG(NULL, DG_LOG_WARN, "sts-cache domain=%s result=put-failed reason=\"%s\"",
+		       chk->res->domain, err.msg);
+	if (dg_sts_cache_decide(&e, false, NULL, now, why, sizeof(why)) == DG_STS_USE_CACHED &&
+	    sts_cache_apply(chk, &e))
+		scan_reason(chk, &m->reasons, "the fetch failed, so senders apply the cached "
+			    "policy: %s", why);
+	dg_sts_cache_entry_cleanup(&e);
 }
 
 /* Every stage is done: per-host MTA-STS results and the senders' actions. */
