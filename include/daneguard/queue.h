@@ -188,4 +188,60 @@ void dg_queue_msg_cleanup(struct dg_queue_msg *msg);
  */
 const char *dg_queue_rcpt_state_str(enum dg_queue_rcpt_state st);
 
+/* ------------------------------------------------------------------------ */
+/* Delivery status notifications, RFC 3464 / RFC 6522 (queue_dsn.c)        */
+/* ------------------------------------------------------------------------ */
+
+/** Most bytes of the original header section copied into a DSN (text/rfc822-headers). */
+#define DG_DSN_HEADERS_MAX (32u * 1024u)
+/** Longest diagnostic kept per recipient (bytes, before folding). */
+#define DG_DSN_DIAG_MAX 512u
+/** Largest DSN built (the original headers are capped, so this is never reached in use). */
+#define DG_DSN_MAX_BYTES (4u * 1024u * 1024u)
+
+/** One recipient reported in a DSN. Every string is borrowed. */
+struct dg_dsn_rcpt {
+	const char *addr;        /**< recipient address, printable ASCII without space or <> */
+	const char *status;      /**< RFC 3463 status "5.7.1": class 4 or 5 */
+	const char *action;      /**< "failed" (status 4.x.x or 5.x.x) or "delayed" (4.x.x) */
+	const char *remote_mta;  /**< host name of the server that answered, or NULL */
+	const char *diagnostic;  /**< "smtp; 550 5.7.1 ..." or NULL; control bytes become
+	                            spaces, capped at DG_DSN_DIAG_MAX, folded */
+	uint64_t last_attempt_s; /**< epoch seconds of the last attempt, 0: not reported */
+};
+
+/** The DSN's own data. Every string is borrowed. */
+struct dg_dsn_params {
+	const char *reporting_mta; /**< host name of the relay ("Reporting-MTA: dns; X") */
+	const char *from;          /**< "MAILER-DAEMON@host" (header From) */
+	const char *queue_id;      /**< queue id of the original message, or NULL */
+	uint64_t arrival_s;        /**< arrival of the original; 0: use orig->arrival_s */
+	uint64_t now_s;            /**< the DSN's Date */
+};
+
+/**
+ * Build a delivery status notification (RFC 3464, RFC 6522) to the original sender: the
+ * headers (From, To, Subject, Date, Message-ID, MIME-Version, Auto-Submitted: auto-replied,
+ * Content-Type: multipart/report; report-type=delivery-status), a text/plain part naming
+ * each recipient and its reason, a message/delivery-status part (per-message and
+ * per-recipient fields), and a text/rfc822-headers part with the original header section
+ * (never the body; capped at DG_DSN_HEADERS_MAX, 8-bit bytes replaced by '?'). Lines end in
+ * CRLF and are at most 998 octets; the boundary does not occur in the content. The subject
+ * is "Undelivered Mail Returned to Sender" when a recipient failed, else "Delayed Mail
+ * (still being retried)". The DSN is sent with the null reverse path (the caller's job).
+ * @param p    the DSN's data (borrowed)
+ * @param orig the original message (borrowed): sender and body (headers + body) are used
+ * @param rcpt recipients to report (borrowed), 1..DG_QUEUE_RCPT_MAX of them
+ * @param n    their number
+ * @param out  receives the message (malloc'd, freed by the caller)
+ * @param len  receives its length
+ * @param err  error detail (may be NULL)
+ * @return DG_OK; DG_E_CONFIG when the original has the null sender (never bounce a
+ *         bounce) or a parameter is missing; DG_E_PARSE for a malformed address, status or
+ *         action; DG_E_LIMIT
+ */
+enum dg_status dg_dsn_build(const struct dg_dsn_params *p, const struct dg_queue_msg *orig,
+                            const struct dg_dsn_rcpt *rcpt, size_t n, uint8_t **out, size_t *len,
+                            struct dg_err *err);
+
 #endif /* DANEGUARD_QUEUE_H */
