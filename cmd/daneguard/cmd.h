@@ -116,6 +116,12 @@ int cmd_rollover_main(int argc, char **argv);
 /** Print the complete help of "daneguard rollover". */
 void cmd_rollover_usage(FILE *out);
 
+/** Run "daneguard relay" and its queue/report commands (cmd_relay.c). @return exit code */
+int cmd_relay_main(int argc, char **argv);
+
+/** Print the complete help of "daneguard relay". */
+void cmd_relay_usage(FILE *out);
+
 /**
  * Run the stateful "daneguard rollover init|status|publish|advance|run --state DIR"
  * (cmd_rollover_state.c). @param argc count, argv[0] "rollover" @param argv (borrowed)

@@ -1,7 +1,8 @@
 /*
  * main.c - the daneguard command: dispatch "daneguard <command> [options]".
  *
- * Commands: check (cmd_check.c), scan (cmd_scan.c), report (cmd_report.c), tlsa, rollover;
+ * Commands: check (cmd_check.c), scan (cmd_scan.c), report (cmd_report.c), tlsa, rollover,
+ * relay (cmd_relay.c);
  * plus --version, --help and "help <command>".
  * An unknown command is a usage error (exit 64) with one line naming it. Output of help and
  * version goes to stdout; errors go to stderr (STYLE.md section 8).
@@ -26,6 +27,8 @@ static const struct command commands[] = {
     {"rollover", "roll keys over without outage: publish, check every server, advance",
      cmd_rollover_main,
      cmd_rollover_usage},
+    {"relay", "outbound SMTP relay that delivers only as DANE and MTA-STS allow",
+     cmd_relay_main, cmd_relay_usage},
 };
 
 static void usage(FILE *out);
