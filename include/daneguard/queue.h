@@ -67,6 +67,9 @@ struct dg_queue_opts {
 	size_t max_message_bytes; /**< body cap, default 32 MiB, at most DG_QUEUE_BODY_MAX */
 	size_t max_rcpts;         /**< recipients cap, default 100, at most DG_QUEUE_RCPT_MAX */
 	uint64_t reserve_bytes;   /**< free space to keep beyond the message, default 64 MiB */
+	bool no_recover;          /**< attach to a queue another process owns: no removal of
+	                               incoming/, no move to corrupt/ (the relay's children,
+	                               `relay queue list` while the relay runs) */
 };
 
 struct dg_queue;
@@ -75,6 +78,8 @@ struct dg_queue;
  * Open (creating DIR, incoming/, queue/, deferred/ and corrupt/ as needed) and recover:
  * every file in incoming/ is removed (it was never acknowledged) and every file in queue/
  * is parsed; an unparsable one is moved to corrupt/ with a warning, never deleted.
+ * With opts->no_recover nothing is removed or moved: only one process (the one that owns
+ * the queue, at start-up) may recover, or it would delete another's messages in writing.
  * @param dir  queue directory (borrowed, copied)
  * @param opts limits (borrowed, copied); NULL selects the defaults
  * @param out  receives the queue, freed by the caller with dg_queue_free()

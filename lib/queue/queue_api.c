@@ -181,9 +181,9 @@ enum dg_status dg_queue_open(const char *dir, const struct dg_queue_opts *opts,
 		q->opts = *opts;
 	queue_apply_defaults(&q->opts);
 	st = queue_mkdirs(q, err);
-	if (st == DG_OK)
+	if (st == DG_OK && !q->opts.no_recover)
 		st = queue_clear_incoming(q, err);
-	if (st == DG_OK)
+	if (st == DG_OK && !q->opts.no_recover)
 		st = queue_scan(q, err);
 	if (st != DG_OK) {
 		dg_queue_free(q);

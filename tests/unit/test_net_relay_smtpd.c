@@ -519,9 +519,10 @@ static int fault_statvfs(const char *path, struct statvfs *sv)
 
 static void world_open_queue(struct world *w, const struct smtpd_case *tc)
 {
-	struct dg_queue_opts qo = {0, 0, 0};
+	struct dg_queue_opts qo;
 	struct dg_err err;
 
+	memset(&qo, 0, sizeof(qo));
 	snprintf(w->dir, sizeof(w->dir), "/tmp/dg-smtpd-XXXXXX");
 	assert_non_null(mkdtemp(w->dir));
 	if (tc->fault == F_TMPFS_FULL) {

@@ -74,7 +74,7 @@ static const struct rec_case rec_cases[] = {
 };
 
 static char test_dir[64];
-static const struct dg_queue_opts test_opts = {4096, 4, 1};
+static const struct dg_queue_opts test_opts = {.max_message_bytes = 4096, .max_rcpts = 4, .reserve_bytes = 1};
 
 /* Fault injection state: fail the nth call (1-based) of one operation. */
 enum fault_op {
@@ -521,6 +521,39 @@ static void test_recover_corrupt(void **state)
 	dg_queue_free(q);
 }
 
+/* A second process attaching with no_recover removes and moves nothing: the owner may be
+ * writing incoming/ at that moment (the relay's children, `relay queue list`). */
+static void test_attach_no_recover(void **state)
+{
+	static const char *const bad[] = {"queue/not-an-id", "incoming/" ID_A};
+	struct dg_queue_opts o = test_opts;
+	struct dg_queue *q;
+	struct dg_err err;
+	char path[256];
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(dg_queue_open(test_dir, &test_opts, &q, &err), DG_OK);
+	dg_queue_free(q);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", test_dir, bad[i]);
+		assert_non_null(f = fopen(path, "w"));
+		fputs("daneguard-queue: 1\n", f);
+		fclose(f);
+	}
+	o.no_recover = true;
+	assert_int_equal(dg_queue_open(test_dir, &o, &q, &err), DG_OK);
+	assert_int_equal(dg_queue_corrupt_count(q), 0);
+	assert_int_equal(count_dir("incoming"), 1);
+	assert_int_equal(count_dir("corrupt"), 0);
+	dg_queue_free(q);
+	/* the owner's open still recovers */
+	assert_int_equal(dg_queue_open(test_dir, &test_opts, &q, &err), DG_OK);
+	assert_int_equal(count_dir("incoming"), 0);
+	assert_int_equal(count_dir("corrupt"), 1);
+	dg_queue_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -532,6 +565,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_crash_put, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_crash_update, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_recover_corrupt, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_attach_no_recover, setup_dir, teardown_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
