@@ -276,6 +276,7 @@ static int relay_queue(int argc, char **argv)
 	struct dg_queue *q = NULL;
 	struct dg_err err = {0};
 	char reply[256], cmdline[64];
+	struct dg_queue_opts qo = {.no_recover = true};
 
 	dg_relay_conf_init(&conf);
 	if (argc > 10) {
@@ -335,7 +336,8 @@ static int relay_queue(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (dg_queue_open(conf.queue_dir, NULL, &q, &err) != DG_OK) {
+	/* never recover here: a running relay may be writing (docs/internals/relay.md) */
+	if (dg_queue_open(conf.queue_dir, &qo, &q, &err) != DG_OK) {
 		fprintf(stderr, "daneguard relay queue: %s\n", err.msg);
 		rc = CMD_EXIT_IOERR;
 		goto out;

@@ -395,6 +395,10 @@ static void job_sent(void *arg, struct dg_smtp_deliver_result *r)
 	}
 	jm->done = true;
 	job_log_attempt(job, r, "sent");
+	if (job->msg_cb != NULL) {
+		jm->reported = true;
+		job->msg_cb(job->cb_arg, job, job->msg_i);
+	}
 	job->msg_i = job_next_msg(job, job->msg_i + 1);
 	if (job->msg_i >= job->n_m) {
 		if (job->sess != NULL && r->reusable)

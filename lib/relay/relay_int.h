@@ -126,6 +126,7 @@ struct relay_job_msg {
 	size_t n;
 	struct relay_rcpt_out *out;     /**< n results (owned by the job) */
 	bool done;                      /**< every recipient has a final answer for this job */
+	bool reported;                  /**< handed to msg_cb already */
 };
 
 struct relay_job;
@@ -139,6 +140,10 @@ struct relay_job {
 	size_t n_m;
 	relay_job_cb *cb;
 	void *cb_arg;
+	/** Called as soon as one message has its final answers from a server (index into m),
+	 *  so the scheduler records it at once and a crash cannot deliver it twice; may be
+	 *  NULL. Messages not reported this way are settled by @c cb. */
+	void (*msg_cb)(void *arg, struct relay_job *job, size_t i);
 	/* state */
 	struct dg_domain_result *res;   /**< engine result (owned) */
 	struct relay_plan plan;

@@ -213,6 +213,7 @@ static int receiver_main(struct child *c)
 
 	qo.max_message_bytes = c->conf->max_message_bytes + 4096;
 	qo.max_rcpts = c->conf->max_recipients;
+	qo.no_recover = true; /* the supervisor recovered it; the other child is writing */
 	if (dg_queue_open(c->conf->queue_dir, &qo, &c->q, &err) != DG_OK) {
 		DG_LOG(&c->log, DG_LOG_ERROR, "queue %s: %s", c->conf->queue_dir, err.msg);
 		return 1;
@@ -435,6 +436,7 @@ static int scheduler_main(struct child *c)
 
 	qo.max_message_bytes = c->conf->max_message_bytes + 4096;
 	qo.max_rcpts = c->conf->max_recipients;
+	qo.no_recover = true; /* the supervisor recovered it; the other child is writing */
 	if (dg_queue_open(c->conf->queue_dir, &qo, &c->q, &err) != DG_OK) {
 		DG_LOG(&c->log, DG_LOG_ERROR, "queue %s: %s", c->conf->queue_dir, err.msg);
 		return 1;

@@ -92,6 +92,9 @@ static struct sched_msg *sched_load(struct relay_sched *s, const char *id);
 static struct sched_dest *sched_dest(struct relay_sched *s, const char *domain);
 static void sched_start_job(struct relay_sched *s, struct sched_dest *d, uint64_t now);
 static void sched_job_done(void *arg, struct relay_job *job);
+static void sched_job_msg(void *arg, struct relay_job *job, size_t i);
+static void sched_settle(struct relay_sched *s, struct sched_jobref *jr, struct relay_job *job,
+			 size_t i);
 static void sched_apply(struct relay_sched *s, struct sched_msg *m, const struct relay_job_msg *jm);
 static void sched_commit(struct relay_sched *s, struct sched_msg *m, const struct dg_queue_msg *full);
 static void sched_bounce_dsn(struct relay_sched *s, struct sched_msg *m,
@@ -456,6 +459,8 @@ static void sched_start_job(struct relay_sched *s, struct sched_dest *d, uint64_
 	if (relay_job_start(s->ctx, d->domain, jm, n, sched_job_done, jr, &jr->job, &err) != DG_OK)
 		DG_LOG(s->ctx->log, DG_LOG_WARN, "delivery to %s could not start: %s", d->domain,
 		       err.msg);
+	else if (jr->job != NULL)
+		jr->job->msg_cb = sched_job_msg;
 }
 
 static uint64_t backoff_s(const struct dg_relay_conf *c, unsigned fails)
@@ -502,6 +507,34 @@ static void sched_apply(struct relay_sched *s, struct sched_msg *m, const struct
 	}
 }
 
+/* Record message @p i of a job: states into the index, then into the queue file. */
+static void sched_settle(struct relay_sched *s, struct sched_jobref *jr, struct relay_job *job,
+			 size_t i)
+{
+	struct sched_msg *m = jr->msgs[i];
+
+	if (m == NULL)
+		return; /* settled already */
+	jr->msgs[i] = NULL;
+	sched_apply(s, m, &job->m[i]);
+	m->jobs--;
+	if (m->deleted) {
+		if (m->jobs == 0)
+			sched_unlink(s, m);
+		return;
+	}
+	sched_commit(s, m, &jr->loaded[i]);
+}
+
+/* One message of a running job has its answers: record it now (at most one message can
+ * then be delivered twice by a crash, the one in flight). */
+static void sched_job_msg(void *arg, struct relay_job *job, size_t i)
+{
+	struct sched_jobref *jr = arg;
+
+	sched_settle(jr->s, jr, job, i);
+}
+
 static void sched_job_done(void *arg, struct relay_job *job)
 {
 	struct sched_jobref *jr = arg;
@@ -509,20 +542,11 @@ static void sched_job_done(void *arg, struct relay_job *job)
 	bool any_deferred = false, any_ok = false;
 
 	for (size_t i = 0; i < jr->n; i++) {
-		struct sched_msg *m = jr->msgs[i];
-
-		sched_apply(s, m, &job->m[i]);
 		for (size_t k = 0; k < job->m[i].n; k++) {
 			any_deferred |= job->m[i].out[k].disp == RELAY_DISP_DEFERRED;
 			any_ok |= job->m[i].out[k].disp == RELAY_DISP_DELIVERED;
 		}
-		m->jobs--;
-		if (m->deleted) {
-			if (m->jobs == 0)
-				sched_unlink(s, m);
-			continue;
-		}
-		sched_commit(s, m, &jr->loaded[i]);
+		sched_settle(s, jr, job, i);
 	}
 	if (any_ok)
 		jr->d->fails = 0;
