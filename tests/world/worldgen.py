@@ -7,8 +7,12 @@ Writes everything into one run directory (never into the source tree):
   keys/          DNSSEC keys (ldns-keygen), trust-anchor.ds (the world's root DS)
   nsd/<srv>/     one NSD configuration per name server address
   unbound/       validating resolver configuration (127.0.0.1:53 in the namespace)
-  postfix/       one private Postfix instance: a smtpd listener per MX address
+  postfix/       one private Postfix instance: a smtpd listener per MX address; the
+                 "receiver" listeners accept mail for their case domain and virtual(8)
+                 stores it in mail/<domain>/ (Maildir)
+  mail/          the receivers' mailboxes (tests/world/mailbox reads them)
   bad/           configuration of the misbehaving servers (badsmtp.py, badhttps.py)
+                 and of the attacker proxies (mitm.py: bad/mitm.json)
   https/         nginx configuration and document roots of the MTA-STS policy hosts
   https-ca.pem   the CA(s) marked https_ca = true: daneguard --ca-file
   peer/          main.cf for posttls-finger, the reference peer
@@ -22,6 +26,7 @@ import concurrent.futures as futures
 import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -37,8 +42,13 @@ NS_ADDR = {
 }
 LAME_ADDR = NS_ADDR["lame"]
 SIGN_MODES = ("signed", "unsigned", "expired", "bad-ds", "lame", "lame-signed")
-SERVER_KINDS = ("postfix", "closed", "silent", "nostarttls", "refuse-starttls",
-                "tlsfail", "split", "tempfail", "https", "https-slow", "https-stream")
+SERVER_KINDS = ("postfix", "receiver", "closed", "silent", "nostarttls", "refuse-starttls",
+                "tlsfail", "split", "tempfail", "https", "https-slow", "https-stream",
+                "strip-starttls", "forged-cert")
+# smtpd listeners of the world's Postfix instance ("receiver" accepts and stores mail)
+POSTFIX_KINDS = ("postfix", "receiver")
+# attacker proxies (mitm.py) in front of a real server of the same case (`upstream`)
+MITM_KINDS = ("strip-starttls", "forged-cert")
 # HTTPS servers (port 443): "https" is nginx, the others badhttps.py
 HTTPS_KINDS = ("https", "https-slow", "https-stream")
 HTTPS_KEYS = ("policy", "status", "redirect", "content_type", "pad")
@@ -207,10 +217,26 @@ class World:
                     addrs6[h["host"]] = "::1"
                 srv = {"addr": addr, "kind": kind, "certs": h.get("certs", []),
                        "send": h.get("send", "chain"), "case": cname,
-                       "host": h["host"], "ipv6": bool(h.get("ipv6"))}
+                       "host": h["host"], "ipv6": bool(h.get("ipv6")),
+                       "fqdn": fqdn(h["host"], origin)}
                 if kind in HTTPS_KINDS:
                     srv.update({k: h[k] for k in HTTPS_KEYS if k in h})
+                if kind in MITM_KINDS:
+                    if "upstream" not in h:
+                        raise ValueError("case %s server %s: kind %s needs upstream = HOST"
+                                         % (cname, h["host"], kind))
+                    srv["upstream_host"] = h["upstream"]
+                    srv["log"] = os.path.join(self.run, "mitm-%s.log" % srv["fqdn"])
                 self.servers.append(srv)
+            for srv in self.servers:
+                if srv["case"] == cname and "upstream_host" in srv:
+                    up = [s for s in self.servers if s["case"] == cname
+                          and s["host"] == srv["upstream_host"]]
+                    if not up or up[0]["kind"] not in POSTFIX_KINDS:
+                        raise ValueError("case %s server %s: upstream %r is no postfix or "
+                                         "receiver server of the case"
+                                         % (cname, srv["host"], srv["upstream_host"]))
+                    srv["upstream"] = up[0]["addr"]
             zmodes = case.get("zones", {"@": "signed"})
             for rel, mode in zmodes.items():
                 if mode not in SIGN_MODES:
@@ -390,10 +416,35 @@ remote-control:
   control-enable: no
 """.format(d=d, run=self.run))
 
+    def gen_mail(self, d):
+        """Maps of the receivers: which domains virtual(8) stores, in which Maildir, and per
+        receiver listener the one domain it accepts. Returns {addr: restriction file}."""
+        mail = os.path.join(self.run, "mail")
+        receivers = [s for s in self.servers if s["kind"] == "receiver"]
+        domains = sorted({s["case"] + ".test" for s in receivers})
+        for dom in domains:
+            for sub in ("tmp", "new", "cur"):
+                os.makedirs(os.path.join(mail, dom, sub), exist_ok=True)
+        os.makedirs(mail, exist_ok=True)
+        os.makedirs(os.path.join(d, "rcpt"), exist_ok=True)
+        with open(os.path.join(d, "mailbox.regexp"), "w") as f:
+            for dom in domains:  # a trailing "/" makes virtual(8) write a Maildir
+                f.write("/@%s$/ %s/\n" % (re.escape(dom), dom))
+        with open(os.path.join(d, "domains"), "w") as f:
+            f.write("".join("%s\n" % dom for dom in domains))
+        access = {}
+        for s in receivers:
+            path = os.path.join(d, "rcpt", s["addr"] + ".regexp")
+            with open(path, "w") as f:
+                f.write("/@%s$/ OK\n" % re.escape(s["case"] + ".test"))
+            access[s["addr"]] = path
+        return access
+
     def gen_postfix(self):
         d = os.path.join(self.run, "postfix")
         for sub in ("queue", "data"):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
+        access = self.gen_mail(d)
         with open(os.path.join(d, "main.cf"), "w") as f:
             f.write("""compatibility_level = 3.6
 queue_directory = {d}/queue
@@ -407,11 +458,28 @@ smtpd_banner = $myhostname ESMTP daneguard-world
 smtpd_recipient_restrictions = reject
 smtpd_relay_restrictions = reject
 smtpd_peername_lookup = no
+alias_maps =
+alias_database =
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
 maillog_file = {d}/maillog
 maillog_file_prefixes = {d}
-""".format(d=d))
+# receivers: virtual(8) stores the mail of their case domains in {mail}/<domain>/ (as
+# the postfix user: the run directory must be reachable for it)
+virtual_mailbox_domains = {d}/domains
+virtual_mailbox_base = {mail}
+virtual_mailbox_maps = regexp:{d}/mailbox.regexp
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+virtual_transport = virtual
+default_transport = error:the test world delivers to its receivers only
+relay_transport = error:the test world delivers to its receivers only
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+""".format(d=d, mail=os.path.join(self.run, "mail"), uid=pwd.getpwnam("postfix").pw_uid,
+           gid=pwd.getpwnam("postfix").pw_gid))
         # the internal services smtpd talks to (no chroot: paths are in RUNDIR)
         lines = ["postlog unix-dgram n - n - 1 postlogd",
                  "anvil unix - - n - 1 anvil",
@@ -426,25 +494,75 @@ maillog_file_prefixes = {d}
                  "defer unix - - n - 0 bounce",
                  "trace unix - - n - 0 bounce",
                  "verify unix - - n - 1 verify",
-                 "flush unix n - n 1000? 0 flush"]
+                 "flush unix n - n 1000? 0 flush",
+                 "showq unix n - n - - showq",
+                 "error unix - - n - - error",
+                 "retry unix - - n - - error",
+                 "discard unix - - n - - discard",
+                 "virtual unix - n n - - virtual"]
         for s in self.servers:
-            if s["kind"] != "postfix":
+            if s["kind"] not in POSTFIX_KINDS:
                 continue
             files = ",".join(self.chain_file(c, s["send"]) for c in s["certs"])
             opt = " -o smtpd_tls_chain_files=%s" % files if files else \
                 " -o smtpd_tls_security_level=none"
+            if s["kind"] == "receiver":
+                # accept mail for the case domain only; name the receiver in Received: "by"
+                rule = "check_recipient_access regexp:%s, reject" % access[s["addr"]]
+                opt += (" -o myhostname=%s -o { smtpd_recipient_restrictions = %s }"
+                        " -o { smtpd_relay_restrictions = %s }" % (s["fqdn"], rule, rule))
             lines.append("%s:25 inet n - n - - smtpd%s" % (s["addr"], opt))
             if s["ipv6"]:
                 lines.append("[::1]:25 inet n - n - - smtpd%s" % opt)
         with open(os.path.join(d, "master.cf"), "w") as f:
             f.write("\n".join(lines) + "\n")
 
+    def gen_forged(self):
+        """Forged certificates for the forged-cert proxies: self-signed, fresh key, the same
+        names (CN, SAN) and key type as the first certificate of the real server behind."""
+        jobs = []
+        for s in self.servers:
+            if s["kind"] != "forged-cert" or s["certs"]:
+                continue
+            real = [u for u in self.servers if u["case"] == s["case"]
+                    and u["addr"] == s["upstream"]][0]
+            if not real["certs"]:
+                raise ValueError("case %s: forged-cert %s: the real server %s has no "
+                                 "certificate to forge" % (s["case"], s["host"], real["host"]))
+            orig = real["certs"][0]
+            name = "forged-" + orig
+            s["certs"], s["send"] = [name], "leaf"
+            if name in self.certs or name in [j[0] for j in jobs]:
+                continue
+            c = self.spec["cert"][orig]
+            fake = {"key": c.get("key", "ec"), "cn": c["cn"]}
+            if c.get("san"):
+                fake["san"] = c["san"]
+            jobs.append((name, self.pool.submit(self.sign_cert, name, fake, None)))
+        for name, j in jobs:
+            j.result()
+            self.certs[name]["chainlist"] = self.chain_of(name)
+
+    def gen_mitm(self):
+        """bad/mitm.json: the attacker proxies (mitm.py)."""
+        conf = []
+        for s in self.servers:
+            if s["kind"] not in MITM_KINDS:
+                continue
+            conf.append({"addr": s["addr"], "kind": s["kind"], "upstream": s["upstream"],
+                         "name": s["fqdn"], "log": s["log"],
+                         "chain": self.chain_file(s["certs"][0], "leaf")
+                         if s["kind"] == "forged-cert" else None})
+        os.makedirs(os.path.join(self.run, "bad"), exist_ok=True)
+        with open(os.path.join(self.run, "bad", "mitm.json"), "w") as f:
+            json.dump(conf, f, indent=1)
+
     def gen_bad(self):
         d = os.path.join(self.run, "bad")
         os.makedirs(d, exist_ok=True)
         conf = []
         for s in self.servers:
-            if s["kind"] in ("postfix", "closed") or s["kind"] in HTTPS_KINDS:
+            if s["kind"] in POSTFIX_KINDS + ("closed",) + HTTPS_KINDS + MITM_KINDS:
                 continue
             conf.append({"addr": s["addr"], "kind": s["kind"],
                          "chain": self.chain_file(s["certs"][0], s["send"]) if s["certs"] else None})
@@ -555,11 +673,15 @@ http {{
         os.makedirs(self.run)
         self.gen_certs()
         self.plan()
-        self.gen_zones()
+        with futures.ThreadPoolExecutor(max_workers=1) as one:  # own thread: no pool deadlock
+            forged = one.submit(self.gen_forged)
+            self.gen_zones()
+            forged.result()
         self.gen_nsd()
         self.gen_unbound()
         self.gen_postfix()
         self.gen_bad()
+        self.gen_mitm()
         self.gen_https()
         self.gen_peer()
         self.manifest["certs"] = {n: {"pem": c["pem"], "chain": c["chainlist"]}
