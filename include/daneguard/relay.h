@@ -219,7 +219,7 @@ struct dg_relay_conf {
 	struct dg_cidr allow[DG_RELAY_ALLOW_MAX]; /**< default 127.0.0.0/8 and ::1/128 */
 	size_t n_allow;
 	enum dg_relay_mode mode; /**< ENFORCE (default) or LOG_ONLY */
-	struct dg_relay_hostport resolver[DG_RELAY_RESOLVER_MAX]; /**< none: system resolver */
+	struct dg_relay_hostport resolver[DG_RELAY_RESOLVER_MAX]; /**< none: recursion from the root */
 	size_t n_resolver;
 	char *trust_anchor;          /**< DNSSEC trust anchor file, or NULL */
 	char *ca_file;               /**< PKIX CA bundle for MTA-STS, or NULL */

@@ -78,7 +78,7 @@ static const struct conf_key conf_keys[] = {
      "CIDR allowed to relay, repeatable (default 127.0.0.0/8 and ::1/128)"},
     {"mode", K_MODE, false, 0, 0, 0, "enforce|log-only (default enforce)"},
     {"resolver", K_RESOLVER, true, 0, 0, 0,
-     "ADDR[@PORT] of a validating resolver, repeatable (default: system resolver)"},
+     "ADDR[@PORT] of a resolver to forward to (answers are still validated), repeatable (default: recursion from the root)"},
     {"trust-anchor", K_PATH, false, OFF(trust_anchor), 0, 0, "FILE, DNSSEC trust anchor"},
     {"ca-file", K_PATH, false, OFF(ca_file), 0, 0, "FILE, CA bundle for MTA-STS (PKIX)"},
     {"policy-map", K_PATH, false, OFF(policy_map), 0, 0,

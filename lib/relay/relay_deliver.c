@@ -316,7 +316,7 @@ static bool job_verify(void *arg, SSL *ssl, STACK_OF(X509) *chain, char *reason,
 			job->verified = true;
 		} else {
 			snprintf(job->verify_note, sizeof(job->verify_note),
-				 "mta-sts=%s reason=\"certificate not PKIX-valid for %s: %s\"",
+				 "mta-sts=%s reason=\"certificate not PKIX-valid for %.60s: %.150s\"",
 				 hp->sts_testing ? "testing-failed" : "failed", name, why);
 			ok = hp->sts_testing; /* STS-7: testing delivers anyway */
 		}
