@@ -2,7 +2,8 @@
 """relay_bench.py BUILD_DIR [N] - daneguard relay next to Postfix, same load, same receivers,
 same run (issue #8 "Performance").
 
-In the test world, N messages (default 2000) are submitted by 8 concurrent SMTP clients to
+In the test world, N messages (default 2000) are submitted by 8 concurrent SMTP clients (the
+throughput run), then 200 messages by one client, one at a time (the latency run), to
   A) `daneguard relay` (defaults: dest-concurrency 4), and
   B) Postfix with smtp_tls_security_level = dane and smtp_dns_support_level = dnssec
      (tests/world/upstream with no relayhost: straight to the MX hosts),
@@ -110,9 +111,9 @@ def cpu_of(pattern):
     return total
 
 
-def run_path(run, label, host, port, n):
-    tag = "%s-%d" % (label, int(time.time()))
-    r = inworld(run, "python3", "-c", LOADER, host, str(port), str(n), str(CLIENTS), tag,
+def run_path(run, label, host, port, n, clients=CLIENTS):
+    tag = "%s-%d-%d" % (label.split()[0], clients, int(time.time()))
+    r = inworld(run, "python3", "-c", LOADER, host, str(port), str(n), str(clients), tag,
                 timeout=1800)
     res = json.loads(r.stdout)
     acc = res["accepted"]
@@ -145,17 +146,23 @@ def main():
             time.sleep(0.1)
         print("== relay bench: %d messages, %d clients, to %s (DANE-verified receiver)"
               % (n, CLIENTS, DOMAIN))
-        c0 = cpu_of(binary + " relay")
-        a_rate, a_p50 = run_path(run, "daneguard relay", "127.0.0.1", 10040, n)
-        c1 = cpu_of(binary + " relay")
-        print("%-34s cpu %.2f s for %d messages" % ("daneguard relay", c1 - c0, n))
         subprocess.run([UPSTREAM, "start", run, "127.0.0.1:1", "relayhost=",
                         "smtp_tls_security_level=dane", "smtp_dns_support_level=dnssec",
                         "smtp_host_lookup=dns"], check=True, capture_output=True)
-        b_rate, b_p50 = run_path(run, "postfix (smtp_tls_security_level=dane)", "127.9.0.1",
-                                 25, n)
+        pf = "postfix (smtp_tls_security_level=dane)"
+        print("-- throughput run: %d clients" % CLIENTS)
+        c0 = cpu_of(binary + " relay")
+        a_rate, a_p50 = run_path(run, "daneguard relay", "127.0.0.1", 10040, n)
+        c1 = cpu_of(binary + " relay")
+        b_rate, b_p50 = run_path(run, pf, "127.9.0.1", 25, n)
+        print("%-34s cpu %.2f s for %d messages" % ("daneguard relay", c1 - c0, n))
         print("ratio: relay/postfix throughput %.2fx; relay p50 - postfix p50 = %+.1f ms"
               % (a_rate / b_rate if b_rate else float("nan"), a_p50 - b_p50))
+        print("-- latency run: 1 client, 200 messages one at a time")
+        _, a_p50 = run_path(run, "daneguard relay", "127.0.0.1", 10040, 200, 1)
+        _, b_p50 = run_path(run, pf, "127.9.0.1", 25, 200, 1)
+        print("relay p50 - postfix p50 = %+.1f ms (what the relay adds over Postfix's own "
+              "queue, same receiver)" % (a_p50 - b_p50))
     finally:
         if relay is not None:
             relay.terminate()

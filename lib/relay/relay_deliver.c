@@ -43,6 +43,10 @@ static size_t job_next_msg(const struct relay_job *job, size_t from);
 static void job_log_attempt(struct relay_job *job, const struct dg_smtp_deliver_result *r,
 			    const char *result);
 static bool needs_smtputf8(const struct dg_queue_msg *msg);
+static void job_observe(struct relay_job *job, const struct dg_smtp_deliver_result *r,
+			const char *result, const char *rpt_type, const char *reason);
+static const char *dane_rpt_type(int fail);
+static const char *pkix_rpt_type(const char *why);
 
 static const struct relay_host_plan *cur_host(const struct relay_job *job)
 {
@@ -133,6 +137,13 @@ static void job_engine_done(void *arg, struct dg_domain_result *res)
 		       job->plan.kind == RELAY_PLAN_BOUNCE ? "bounced" : "deferred",
 		       job->plan.status, job->plan.reason);
 		job_defer_rest(job, job->plan.status, "%s", job->plan.reason);
+		job_observe(job, NULL,
+			    job->plan.kind == RELAY_PLAN_BOUNCE ? "bounced" : "deferred",
+			    strcmp(job->plan.status, "4.7.5") == 0
+				    ? (strstr(job->plan.reason, "dane-only") ? "dane-required"
+									 : "dnssec-invalid")
+				    : NULL,
+			    job->plan.reason);
 		if (job->plan.kind == RELAY_PLAN_BOUNCE)
 			for (size_t i = 0; i < job->n_m; i++)
 				for (size_t k = 0; k < job->m[i].n; k++)
@@ -239,6 +250,9 @@ static void job_connect(struct relay_job *job)
 	job->verified = false;
 	job->verify_note[0] = '\0';
 	job->log_only_note[0] = '\0';
+	job->rpt_type = NULL;
+	job->rpt_code[0] = '\0';
+	job->conn_start_ms = dg_clock_mono_ms();
 	job_envelope(job, &env);
 	if (dg_smtp_deliver_start(ctx->base, &o, &env, job_sent, job, &job->sess, &err) !=
 	    DG_OK) {
@@ -287,6 +301,8 @@ static bool job_verify(void *arg, SSL *ssl, STACK_OF(X509) *chain, char *reason,
 		if (dg_dane_verify(job->ctx->dane, &in, chain, &r, &err) != DG_OK) {
 			snprintf(job->verify_note, sizeof(job->verify_note),
 				 "dane=error reason=\"%s\"", err.msg);
+			job->rpt_type = "validation-failure";
+			snprintf(job->rpt_code, sizeof(job->rpt_code), "dane-verify-error");
 			ok = false;
 		} else if (r.authenticated) {
 			char *rec = r.matched_index >= 0
@@ -303,6 +319,9 @@ static bool job_verify(void *arg, SSL *ssl, STACK_OF(X509) *chain, char *reason,
 		} else {
 			snprintf(job->verify_note, sizeof(job->verify_note),
 				 "dane=failed reason=\"%s\"", r.reason);
+			job->rpt_type = dane_rpt_type(r.fail); /* SPEC RPT-6 */
+			snprintf(job->rpt_code, sizeof(job->rpt_code), "%.90s",
+				 r.x509_err_str[0] ? r.x509_err_str : dg_dane_fail_str(r.fail));
 			ok = false;
 		}
 		dg_dane_result_cleanup(&r);
@@ -318,6 +337,8 @@ static bool job_verify(void *arg, SSL *ssl, STACK_OF(X509) *chain, char *reason,
 			snprintf(job->verify_note, sizeof(job->verify_note),
 				 "mta-sts=%s reason=\"certificate not PKIX-valid for %.60s: %.150s\"",
 				 hp->sts_testing ? "testing-failed" : "failed", name, why);
+			job->rpt_type = pkix_rpt_type(why);
+			snprintf(job->rpt_code, sizeof(job->rpt_code), "%.90s", why);
 			ok = hp->sts_testing; /* STS-7: testing delivers anyway */
 		}
 	} else {
@@ -335,10 +356,84 @@ static bool job_verify(void *arg, SSL *ssl, STACK_OF(X509) *chain, char *reason,
 	return ok;
 }
 
+/* SPEC RPT-6: a DANE verification failure as an RFC 8460 result type. */
+static const char *dane_rpt_type(int fail)
+{
+	switch (fail) {
+	case DG_DANE_FAIL_NAME:
+		return "certificate-host-mismatch";
+	case DG_DANE_FAIL_EXPIRED:
+	case DG_DANE_FAIL_NOT_YET_VALID:
+		return "certificate-expired";
+	case DG_DANE_FAIL_NO_MATCH:
+		return "certificate-not-trusted";
+	case DG_DANE_FAIL_NO_USABLE:
+		return "tlsa-invalid";
+	default:
+		return "validation-failure";
+	}
+}
+
+/* SPEC RPT-5: an MTA-STS (PKIX) failure of the MX certificate, from the X.509 reason. */
+static const char *pkix_rpt_type(const char *why)
+{
+	if (strstr(why, "expired") != NULL || strstr(why, "not yet valid") != NULL)
+		return "certificate-expired";
+	if (strstr(why, "match") != NULL || strstr(why, "name") != NULL)
+		return "certificate-host-mismatch";
+	if (strstr(why, "self-signed") != NULL || strstr(why, "issuer") != NULL ||
+	    strstr(why, "untrusted") != NULL)
+		return "certificate-not-trusted";
+	return "validation-failure";
+}
+
+/* Hand one attempt to every observer (TLS-RPT, metrics). @p r is NULL for a decision. */
+static void job_observe(struct relay_job *job, const struct dg_smtp_deliver_result *r,
+			const char *result, const char *rpt_type, const char *reason)
+{
+	struct relay_attempt a;
+	const struct relay_job_msg *jm = &job->m[job->msg_i < job->n_m ? job->msg_i : 0];
+
+	if (job->ctx->n_obs == 0)
+		return;
+	memset(&a, 0, sizeof(a));
+	a.id = jm->msg->id;
+	a.domain = job->domain;
+	a.res = job->res;
+	a.plan = &job->plan;
+	a.result = result;
+	a.rpt_type = rpt_type;
+	a.rpt_code = rpt_type != NULL && job->rpt_code[0] ? job->rpt_code : NULL;
+	a.reason = reason != NULL ? reason : "";
+	a.arrival_s = jm->msg->arrival_s;
+	a.n_rcpt = jm->n;
+	if (r != NULL) {
+		a.host = cur_host(job);
+		a.addr = a.host->h->addrs[job->addr_i].addr;
+		a.tls = r->tls_done;
+		a.verified = job->verified;
+		a.elapsed_ms = dg_clock_mono_ms() - job->conn_start_ms;
+		for (size_t k = 0; k < r->n_rcpt; k++)
+			a.n_rcpt_ok += r->rcpt[k].code >= 200 && r->rcpt[k].code < 300;
+	}
+	for (size_t i = 0; i < job->ctx->n_obs; i++)
+		job->ctx->obs[i].attempt(job->ctx->obs[i].arg, &a);
+}
+
 static void job_log_attempt(struct relay_job *job, const struct dg_smtp_deliver_result *r,
 			    const char *result)
 {
 	const struct relay_host_plan *hp = cur_host(job);
+	const char *rpt = job->rpt_type;
+
+	/* SPEC RPT-6: STARTTLS missing where TLS was required */
+	if (rpt == NULL && !r->tls_done && hp->req >= RELAY_REQ_ENCRYPT &&
+	    (r->stage == DG_SMTP_DELIVER_STAGE_EHLO || r->stage == DG_SMTP_DELIVER_STAGE_STARTTLS) &&
+	    strstr(r->reason, "STARTTLS") != NULL)
+		rpt = "starttls-not-supported";
+	else if (rpt == NULL && hp->req == RELAY_REQ_ENCRYPT && hp->h->tlsa_set != NULL)
+		rpt = "tlsa-invalid"; /* SPEC RPT-6: all records unusable, encrypt only */
+	job_observe(job, r, result, rpt, r->reason);
 
 	DG_LOG(job->ctx->log, DG_LOG_INFO,
 	       "%s deliver domain=%s mx=%s addr=%s policy=%s req=%s tls=%s cipher=%s %s%s%s%s "
@@ -369,7 +464,7 @@ static void job_sent(void *arg, struct dg_smtp_deliver_result *r)
 		/* SPEC TLS-2: a cleartext retry only without a mandatory TLS requirement */
 		if (!job->clear_retry && r->tls_done == false && r->starttls_offered &&
 		    (hp->req == RELAY_REQ_MAY || job->plan.log_only) &&
-		    r->stage == DG_SMTP_STAGE_TLS_HANDSHAKE) {
+		    r->stage == DG_SMTP_DELIVER_STAGE_TLS_HANDSHAKE) {
 			job->clear_retry = true;
 			job_connect(job);
 			return;

@@ -90,6 +90,16 @@ const char *relay_req_str(enum relay_req r);
 struct event_base;
 struct dg_sts_cache;
 
+struct relay_attempt;
+
+/** Something that wants to see every delivery attempt (TLS-RPT, metrics). */
+struct relay_observer {
+	void (*attempt)(void *arg, const struct relay_attempt *a); /**< called synchronously */
+	void *arg;
+};
+
+#define RELAY_OBSERVERS_MAX 4
+
 /** What the scheduler process shares with every delivery job (all borrowed by jobs). */
 struct relay_ctx {
 	struct event_base *base;
@@ -102,6 +112,34 @@ struct relay_ctx {
 	const struct dg_log *log;
 	void (*would_defer)(void *arg, const char *domain, const char *id, const char *reason);
 	void *would_defer_arg;             /**< log-only journal (relay_sched.c) */
+	struct relay_observer obs[RELAY_OBSERVERS_MAX]; /**< see every attempt */
+	size_t n_obs;
+};
+
+/**
+ * One delivery attempt as observers see it: a connection to one MX address, or a decision
+ * about the whole domain without a connection (host == NULL). Everything is borrowed for the
+ * duration of the observer call.
+ */
+struct relay_attempt {
+	const char *id;                     /**< queue id of the message being sent */
+	const char *domain;                 /**< next-hop domain (the TLS-RPT/MTA-STS policy
+	                                         domain, SPEC RPT-2) */
+	const struct dg_domain_result *res; /**< engine result: MX, TLSA RRsets, MTA-STS */
+	const struct relay_plan *plan;      /**< the decision */
+	const struct relay_host_plan *host; /**< the MX host tried, NULL for a domain decision */
+	const char *addr;                   /**< receiving IP, NULL without a connection */
+	const char *result;                 /**< "sent", "host-failed", "deferred", "bounced" */
+	bool tls;                           /**< a TLS session was established */
+	bool verified;                      /**< DANE or MTA-STS authentication succeeded */
+	const char *rpt_type;               /**< RFC 8460 result type of the failure (SPEC RPT-5,
+	                                         RPT-6), NULL when none applies */
+	const char *rpt_code;               /**< failure-reason-code, or NULL */
+	const char *reason;                 /**< sentence, "" on success */
+	size_t n_rcpt_ok;                   /**< recipients the server accepted */
+	size_t n_rcpt;                      /**< recipients tried */
+	uint64_t arrival_s;                 /**< arrival of the message in the queue */
+	uint64_t elapsed_ms;                /**< start of the connection to its end */
 };
 
 /** Final disposition of one recipient after a job. */
@@ -154,6 +192,9 @@ struct relay_job {
 	char last_fail[RELAY_REASON_MAX];
 	char verify_note[RELAY_REASON_MAX];  /**< what the verify callback found */
 	char log_only_note[RELAY_REASON_MAX];
+	const char *rpt_type;           /**< RFC 8460 result type found by the verify step */
+	char rpt_code[96];              /**< its failure-reason-code */
+	uint64_t conn_start_ms;         /**< monotonic start of the current connection */
 	bool verified;
 	bool finished;
 };
