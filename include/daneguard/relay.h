@@ -244,6 +244,13 @@ struct dg_relay_conf {
 	char dsn_from[DG_RELAY_ADDR_MAX + 1]; /**< "" until set or dg_relay_conf_finish() */
 	char *sts_cache;                      /**< NULL until set or dg_relay_conf_finish() */
 	uint16_t delivery_port;               /**< default 25 (tests only) */
+	char *tlsrpt_org;                     /**< TLS-RPT organization-name, or NULL */
+	char *tlsrpt_contact;                 /**< TLS-RPT contact-info, or NULL */
+	uint32_t tlsrpt_hour;                 /**< UTC hour of the daily send, default 1 */
+	char *tlsrpt_dir;                     /**< TLS-RPT store, NULL: QUEUE/tlsrpt */
+	uint32_t alarm_queue_size;            /**< queue alarm: messages, 0 = off */
+	uint32_t alarm_queue_age_s;           /**< queue alarm: oldest age, 0 = off */
+	char *alarm_command;                  /**< run on alarm (sh -c), or NULL */
 	uint64_t given; /**< keys given since the current source began (bit = key index) */
 };
 

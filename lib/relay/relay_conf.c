@@ -111,6 +111,20 @@ static const struct conf_key conf_keys[] = {
     {"sts-cache", K_PATH, false, OFF(sts_cache), 0, 0,
      "DIR of cached MTA-STS policies (default QUEUE/sts-cache)"},
     {"delivery-port", K_PORT, false, 0, 0, 0, "PORT to deliver to (default 25; tests only)"},
+    {"tlsrpt-org", K_PATH, false, OFF(tlsrpt_org), 0, 0,
+     "NAME, organization-name of TLS-RPT reports (default: the helo name)"},
+    {"tlsrpt-contact", K_PATH, false, OFF(tlsrpt_contact), 0, 0,
+     "ADDRESS, contact-info of TLS-RPT reports (default postmaster@<helo>)"},
+    {"tlsrpt-hour", K_U32, false, OFF(tlsrpt_hour), 0, 23,
+     "HOUR (UTC) at which the previous day's TLS-RPT reports are sent (default 1)"},
+    {"tlsrpt-dir", K_PATH, false, OFF(tlsrpt_dir), 0, 0,
+     "DIR of recorded TLS-RPT results and sent reports (default QUEUE/tlsrpt)"},
+    {"alarm-queue-size", K_U32, false, OFF(alarm_queue_size), 0, 10000000,
+     "N queued messages that raise the queue alarm (default 0: off)"},
+    {"alarm-queue-age", K_DURATION, false, OFF(alarm_queue_age_s), 0, 90 * DAY_S,
+     "DURATION the oldest message may wait before the queue alarm (default 0: off)"},
+    {"alarm-command", K_PATH, false, OFF(alarm_command), 0, 0,
+     "COMMAND run by /bin/sh when the queue alarm is raised (JSON on stdin)"},
 };
 
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -121,7 +135,8 @@ static const char *const conf_key_names[] = {
     "max-recipients", "queue-lifetime", "retry-min",  "retry-max", "dest-concurrency",
     "max-deliveries", "timeout",        "tls-cert",   "tls-key",   "client-cert-sha256",
     "metrics",        "log-level",      "pid-file",   "dsn-from",  "sts-cache",
-    "delivery-port",
+    "delivery-port",  "tlsrpt-org",     "tlsrpt-contact", "tlsrpt-hour", "tlsrpt-dir",
+    "alarm-queue-size", "alarm-queue-age", "alarm-command",
 };
 
 _Static_assert(sizeof(conf_key_names) / sizeof(conf_key_names[0]) == N_KEYS,
@@ -168,6 +183,7 @@ void dg_relay_conf_init(struct dg_relay_conf *c)
 	c->retry_min_s = 300;
 	c->retry_max_s = 3600;
 	c->dest_concurrency = 4;
+	c->tlsrpt_hour = 1;
 	c->max_deliveries = 32;
 	c->timeout_s = 30;
 	c->log_level = DG_LOG_INFO;

@@ -105,6 +105,20 @@ static void conf_show(const struct dg_relay_conf *c, const char *key, char *out,
 		snprintf(out, size, "%s", opt(c->sts_cache));
 	else if (strcmp(key, "delivery-port") == 0)
 		snprintf(out, size, "%u", c->delivery_port);
+	else if (strcmp(key, "tlsrpt-org") == 0)
+		snprintf(out, size, "%s", opt(c->tlsrpt_org));
+	else if (strcmp(key, "tlsrpt-contact") == 0)
+		snprintf(out, size, "%s", opt(c->tlsrpt_contact));
+	else if (strcmp(key, "tlsrpt-hour") == 0)
+		snprintf(out, size, "%u", c->tlsrpt_hour);
+	else if (strcmp(key, "tlsrpt-dir") == 0)
+		snprintf(out, size, "%s", opt(c->tlsrpt_dir));
+	else if (strcmp(key, "alarm-queue-size") == 0)
+		snprintf(out, size, "%u", c->alarm_queue_size);
+	else if (strcmp(key, "alarm-queue-age") == 0)
+		snprintf(out, size, "%u", c->alarm_queue_age_s);
+	else if (strcmp(key, "alarm-command") == 0)
+		snprintf(out, size, "%s", opt(c->alarm_command));
 	else
 		snprintf(out, size, "?");
 }
@@ -200,6 +214,19 @@ static const struct set_case set_cases[] = {
     {"dest-concurrency", " 4", DG_E_CONFIG, "dest-concurrency: ' 4' is not a number"},
     {"max-deliveries", "10000", DG_OK, "10000"},
     {"max-deliveries", "10001", DG_E_CONFIG, "max-deliveries: 10001 is not in 1..10000"},
+    {"tlsrpt-org", "Example Mail Ops", DG_OK, "Example Mail Ops"},
+    {"tlsrpt-contact", "tlsrpt@example.org", DG_OK, "tlsrpt@example.org"},
+    {"tlsrpt-hour", "0", DG_OK, "0"},
+    {"tlsrpt-hour", "23", DG_OK, "23"},
+    {"tlsrpt-hour", "24", DG_E_CONFIG, "tlsrpt-hour: 24 is not in 0..23"},
+    {"tlsrpt-dir", "/var/lib/daneguard/tlsrpt", DG_OK, "/var/lib/daneguard/tlsrpt"},
+    {"alarm-queue-size", "0", DG_OK, "0"},
+    {"alarm-queue-size", "5000", DG_OK, "5000"},
+    {"alarm-queue-size", "x", DG_E_CONFIG, "alarm-queue-size: 'x' is not a number"},
+    {"alarm-queue-age", "0", DG_OK, "0"},
+    {"alarm-queue-age", "4h", DG_OK, "14400"},
+    {"alarm-queue-age", "91d", DG_E_CONFIG, "alarm-queue-age: 91d is not in 0..90d"},
+    {"alarm-command", "logger -t relay-alarm", DG_OK, "logger -t relay-alarm"},
     {"timeout", "1h", DG_OK, "3600"},
     {"timeout", "2h", DG_E_CONFIG, "timeout: 2h is not in 1s..1h"},
     {"timeout", "", DG_E_CONFIG, "timeout: empty value"},
@@ -307,7 +334,7 @@ static void test_keys_and_help(void **state)
 	struct dg_err err = {0};
 
 	(void)state;
-	assert_int_equal(n, 26);
+	assert_int_equal(n, 33);
 	dg_relay_conf_init(&c);
 	for (size_t i = 0; i < n; i++) {
 		const char *help = dg_relay_conf_key_help(keys[i]);
