@@ -8,8 +8,12 @@ Reads RUNDIR/bad/https.json (written by worldgen.py): a list of
   https-stream  answers 200 text/plain with chunked transfer encoding (no
                 Content-Length) and streams policy extension lines, 4 KiB at a time,
                 up to 1 MiB: the client must stop at its size limit
+  https-collector  a TLS-RPT report collector (RFC 8460 section 5.4): answers a POST with
+                201 and keeps its body in RUNDIR/collector/<addr>-<n>.bin, with one JSON line
+                per request {addr, path, content_type, length, file} in
+                RUNDIR/collector/collector.log; anything else gets 405
 Every connection is bounded: the request must arrive within 30 s, a held connection
-is closed after 120 s, a stream after 1 MiB.
+is closed after 120 s, a stream after 1 MiB, a POST body at 1 MiB.
 """
 import asyncio
 import json
@@ -30,6 +34,42 @@ async def read_request(reader):
     except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
         return False
     return head.startswith(b"GET ")
+
+
+COLLECTED = [0]
+
+
+async def collect(reader, writer, rundir, addr):
+    """One POST: keep the body, log it, answer 201 (RFC 8460 5.4)."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_S)
+    except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return
+    lines = head.decode("latin-1").split("\r\n")
+    method, path = (lines[0].split(" ") + ["", ""])[:2]
+    hdr = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        hdr[k.strip().lower()] = v.strip()
+    if method != "POST":
+        writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n"
+                     b"Connection: close\r\n\r\n")
+        await writer.drain()
+        return
+    n = min(int(hdr.get("content-length", "0") or 0), STREAM_MAX)
+    body = await asyncio.wait_for(reader.readexactly(n), REQUEST_S) if n else b""
+    d = os.path.join(rundir, "collector")
+    os.makedirs(d, exist_ok=True)
+    COLLECTED[0] += 1
+    name = "%s-%d.bin" % (addr, COLLECTED[0])
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(body)
+    with open(os.path.join(d, "collector.log"), "a") as f:
+        f.write(json.dumps({"addr": addr, "path": path,
+                            "content_type": hdr.get("content-type", ""),
+                            "length": len(body), "file": name}) + "\n")
+    writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    await writer.drain()
 
 
 async def slow(reader, writer, policy):
@@ -61,10 +101,12 @@ async def stream(writer, policy):
     await writer.drain()
 
 
-def make_handler(kind, policy):
+def make_handler(kind, policy, rundir="", addr=""):
     async def handle(reader, writer):
         try:
-            if await read_request(reader):
+            if kind == "https-collector":
+                await collect(reader, writer, rundir, addr)
+            elif await read_request(reader):
                 if kind == "https-slow":
                     await slow(reader, writer, policy)
                 else:
@@ -86,7 +128,8 @@ async def main(rundir):
     for s in conf:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(s["certs"], s["key"])
-        servers.append(await asyncio.start_server(make_handler(s["kind"], s["policy"]),
+        servers.append(await asyncio.start_server(make_handler(s["kind"], s["policy"], rundir,
+                                                               s["addr"]),
                                                   s["addr"], 443, ssl=ctx))
     with open(os.path.join(rundir, "bad", "https-ready"), "w") as f:
         f.write("%d\n" % len(servers))

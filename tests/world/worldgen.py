@@ -44,13 +44,14 @@ LAME_ADDR = NS_ADDR["lame"]
 SIGN_MODES = ("signed", "unsigned", "expired", "bad-ds", "lame", "lame-signed")
 SERVER_KINDS = ("postfix", "receiver", "closed", "silent", "nostarttls", "refuse-starttls",
                 "tlsfail", "split", "tempfail", "https", "https-slow", "https-stream",
+                "https-collector",
                 "strip-starttls", "forged-cert")
 # smtpd listeners of the world's Postfix instance ("receiver" accepts and stores mail)
 POSTFIX_KINDS = ("postfix", "receiver")
 # attacker proxies (mitm.py) in front of a real server of the same case (`upstream`)
 MITM_KINDS = ("strip-starttls", "forged-cert")
 # HTTPS servers (port 443): "https" is nginx, the others badhttps.py
-HTTPS_KINDS = ("https", "https-slow", "https-stream")
+HTTPS_KINDS = ("https", "https-slow", "https-stream", "https-collector")
 HTTPS_KEYS = ("policy", "status", "redirect", "content_type", "pad")
 PLACEHOLDER = re.compile(r"\{(addr6?|tlsa):([^}]*)\}")
 
@@ -647,7 +648,7 @@ http {{
 """.format(d=d, servers=servers))
         bad = []
         for s in self.servers:
-            if s["kind"] in ("https-slow", "https-stream"):
+            if s["kind"] in ("https-slow", "https-stream", "https-collector"):
                 certs, key = self.cert_files(s["certs"][0], s["send"])
                 bad.append({"addr": s["addr"], "kind": s["kind"], "certs": certs, "key": key,
                             "policy": s.get("policy", "")})
