@@ -30,7 +30,8 @@
 #define DG_QUEUE_BODY_MAX (64u * 1024u * 1024u)
 /** Hard cap on the envelope part of a record (everything before the body). */
 #define DG_QUEUE_HEADER_MAX (1024u * 1024u)
-/** Current record format version (first line "daneguard-queue: 1"). */
+/** Current record format version (first line "daneguard-queue: 1"); the optional
+ *  "smtputf8: yes" line and UTF-8 addresses are additions readable in version 1. */
 #define DG_QUEUE_VERSION 1
 
 /** Delivery state of one recipient. */
@@ -43,7 +44,8 @@ enum dg_queue_rcpt_state {
 
 /** One recipient and its own state. */
 struct dg_queue_rcpt {
-	char addr[DG_QUEUE_ADDR_MAX + 1];     /**< address, printable ASCII, no spaces or <> */
+	char addr[DG_QUEUE_ADDR_MAX + 1];     /**< address (dg_queue_addr_ok): printable ASCII or
+	                                           UTF-8, no controls, spaces or <> */
 	enum dg_queue_rcpt_state state;       /**< delivery state */
 	uint32_t attempts;                    /**< delivery attempts so far */
 	uint64_t next_try_s;                  /**< epoch seconds of next try (deferred), else 0 */
@@ -55,6 +57,8 @@ struct dg_queue_msg {
 	char id[DG_QUEUE_ID_SIZE];          /**< queue id ("" before dg_queue_put) */
 	uint64_t arrival_s;                 /**< epoch seconds of arrival */
 	char sender[DG_QUEUE_ADDR_MAX + 1]; /**< reverse path; "" is the null sender */
+	bool smtputf8;                      /**< the client's MAIL carried SMTPUTF8 (RFC 6531):
+	                                         deliver with SMTPUTF8 or not at all */
 	struct dg_queue_rcpt *rcpt;         /**< recipients (owned by the message) */
 	size_t n_rcpt;                      /**< number of recipients */
 	const uint8_t *body;                /**< body bytes (points into raw, or borrowed) */
@@ -99,7 +103,8 @@ size_t dg_queue_corrupt_count(const struct dg_queue *q);
  * Write a new message durably: free-space check, temp file in incoming/, fsync, rename
  * into queue/, fsync of queue/. Only a DG_OK return means the message is safe.
  * @param q    queue (borrowed)
- * @param env  envelope (borrowed): sender, rcpt and n_rcpt are used; arrival_s 0 means now;
+ * @param env  envelope (borrowed): sender, smtputf8, rcpt and n_rcpt are used; arrival_s 0
+ *             means now;
  *             body fields and id are ignored
  * @param body message body (borrowed); may be NULL if @p len is 0
  * @param len  body length
@@ -162,6 +167,22 @@ enum dg_status dg_queue_list(struct dg_queue *q, char (**ids)[DG_QUEUE_ID_SIZE],
 bool dg_queue_id_ok(const char *id);
 
 /**
+ * Whether the queue can store @p addr as a sender or recipient: 1..DG_QUEUE_ADDR_MAX bytes
+ * of printable ASCII or well-formed UTF-8 (RFC 6531 mailboxes; no overlong forms,
+ * surrogates or code points over U+10FFFF), without controls (C0, DEL, C1), space, '<' or
+ * '>'. An address that passes is also safe between <> on the wire and in a log line.
+ * @param addr NUL-terminated address without angle brackets (borrowed); NULL is invalid
+ * @return true if the address may be queued
+ */
+bool dg_queue_addr_ok(const char *addr);
+
+/**
+ * @param addr NUL-terminated text (borrowed)
+ * @return true if @p addr holds a byte >= 0x80 (so it needs SMTPUTF8 on the wire)
+ */
+bool dg_queue_addr_is_utf8(const char *addr);
+
+/**
  * Parse one queue record (pure: no I/O, no logging). On success msg->body points into
  * @p p and msg->raw is NULL; msg->rcpt is allocated.
  * @param p   record bytes (borrowed, must outlive msg->body)
@@ -174,7 +195,7 @@ enum dg_status dg_queue_record_parse(const uint8_t *p, size_t len, struct dg_que
                                      struct dg_err *err);
 
 /**
- * Serialise @p msg (id, arrival, sender, recipients, body) in canonical form.
+ * Serialise @p msg (id, arrival, sender, smtputf8, recipients, body) in canonical form.
  * @param msg message (borrowed)
  * @param out receives a malloc'd record, freed by the caller
  * @param len receives its length
@@ -206,7 +227,8 @@ const char *dg_queue_rcpt_state_str(enum dg_queue_rcpt_state st);
 
 /** One recipient reported in a DSN. Every string is borrowed. */
 struct dg_dsn_rcpt {
-	const char *addr;        /**< recipient address, printable ASCII without space or <> */
+	const char *addr;        /**< recipient address (dg_queue_addr_ok): ASCII, or UTF-8
+	                            reported as "utf-8; " xtext (RFC 6533 3) */
 	const char *status;      /**< RFC 3463 status "5.7.1": class 4 or 5 */
 	const char *action;      /**< "failed" (status 4.x.x or 5.x.x) or "delayed" (4.x.x) */
 	const char *remote_mta;  /**< host name of the server that answered, or NULL */

@@ -11,7 +11,13 @@
  * in none of them, and assembles the message. Every line ends in CRLF and is at most 998
  * octets (RFC 5322 2.1.1): diagnostics are capped and folded at spaces, and a header field of
  * the original with a longer line is left out. Only the original's header section is copied,
- * never its body; 8-bit and control bytes in it become '?', so the DSN is 7-bit.
+ * never its body; 8-bit and control bytes in it become '?'.
+ * UTF-8 addresses (SMTPUTF8, RFC 6531): a recipient is reported as "utf-8; " and the
+ * utf-8-addr-xtext form of RFC 6533 section 3 (7-bit: non-ASCII characters and '\', '+',
+ * '=' as "\x{HEX}"), in the notification text and in Final-Recipient, so both stay 7-bit;
+ * only the To: field carries a UTF-8 sender as is (RFC 6532 3.2), which is right because
+ * that message can only travel with SMTPUTF8 to that very address (needs_smtputf8() in
+ * lib/relay). RFC 6533 message/global-delivery-status is not produced.
  * Ownership: the caller frees the returned message.
  * Implements the delivery-outcome rule of STYLE.md section 4 (an RFC 3463 status, an action
  * and a reason per recipient) for the relay of issue 8.
@@ -32,6 +38,10 @@
 #define DSN_WRAP 76
 /** Longest host name or queue id accepted as a token. */
 #define DSN_TOKEN_MAX 255
+/** Final-Recipient prefix of a UTF-8 address; the field must fit one line. */
+#define DSN_UTF8_PFX "Final-Recipient: utf-8; "
+/** Longest reported address (the xtext form of a UTF-8 one), so the field fits a line. */
+#define DSN_ADDR_MAX (DSN_LINE_MAX - (sizeof(DSN_UTF8_PFX) - 1))
 /** Boundary: a prefix and 24 random hex digits. */
 #define DSN_BOUNDARY_SIZE 40
 /** Boundaries tried before giving up (a collision needs content that guessed the random). */
@@ -42,6 +52,7 @@ typedef void dsn_rand_fn(uint8_t *p, size_t n);
 
 static bool dsn_token_ok(const char *s, size_t max);
 static bool dsn_status_ok(const char *s);
+DG_TESTABLE bool dsn_addr_xtext(const char *addr, char *out, size_t size);
 static enum dg_status dsn_check(const struct dg_dsn_params *p, const struct dg_queue_msg *orig,
                                 const struct dg_dsn_rcpt *rcpt, size_t n, struct dg_err *err);
 static void dsn_date(uint64_t t, char out[40]);
@@ -83,6 +94,46 @@ static bool dsn_token_ok(const char *s, size_t max)
 	return i > 0;
 }
 
+/* RFC 6533 section 3 utf-8-addr-xtext of a valid address (dg_queue_addr_ok): QCHAR bytes
+ * as they are; '\', '+', '=' and each non-ASCII character as "\x{HEX}", the code point
+ * in upper-case hex without leading zeros (HEXPOINT). @return false if @p out is too small */
+DG_TESTABLE bool dsn_addr_xtext(const char *addr, char *out, size_t size)
+{
+	const unsigned char *u = (const unsigned char *)addr;
+	size_t o = 0;
+
+	for (size_t i = 0; u[i] != '\0'; i++) {
+		uint32_t cp = u[i];
+		int k;
+
+		if (u[i] >= 0xf0)
+			cp = u[i] & 0x07u, k = 3;
+		else if (u[i] >= 0xe0)
+			cp = u[i] & 0x0fu, k = 2;
+		else if (u[i] >= 0xc0)
+			cp = u[i] & 0x1fu, k = 1;
+		else
+			k = 0;
+		for (; k > 0 && u[i + 1] != '\0'; k--)
+			cp = (cp << 6) | (u[++i] & 0x3fu);
+		if (cp >= 0x80 || cp == '\\' || cp == '+' || cp == '=') {
+			int w = snprintf(out + o, size - o, "\\x{%" PRIX32 "}", cp);
+
+			if (w < 0 || (size_t)w >= size - o)
+				return false;
+			o += (size_t)w;
+		} else if (o + 1 < size) {
+			out[o++] = (char)cp;
+		} else {
+			return false;
+		}
+	}
+	if (o >= size)
+		return false;
+	out[o] = '\0';
+	return true;
+}
+
 /* RFC 3463 status with class 4 or 5: class "." 1*3digit "." 1*3digit. */
 static bool dsn_status_ok(const char *s)
 {
@@ -115,7 +166,7 @@ static enum dg_status dsn_check(const struct dg_dsn_params *p, const struct dg_q
 	if (n == 0 || n > DG_QUEUE_RCPT_MAX)
 		return dg_err_set(err, DG_E_CONFIG, "DSN: %zu recipients (1..%d)", n,
 		                  DG_QUEUE_RCPT_MAX);
-	if (!dsn_token_ok(orig->sender, DG_QUEUE_ADDR_MAX))
+	if (!dg_queue_addr_ok(orig->sender))
 		return dg_err_set(err, DG_E_PARSE, "DSN: malformed sender address");
 	if (!dsn_token_ok(p->reporting_mta, DSN_TOKEN_MAX) ||
 	    !dsn_token_ok(p->from, DG_QUEUE_ADDR_MAX) ||
@@ -126,10 +177,17 @@ static enum dg_status dsn_check(const struct dg_dsn_params *p, const struct dg_q
 		const struct dg_dsn_rcpt *r = &rcpt[i];
 		bool failed = r->action != NULL && strcmp(r->action, "failed") == 0;
 		bool delayed = r->action != NULL && strcmp(r->action, "delayed") == 0;
+		char x[DSN_ADDR_MAX + 1];
 
-		if (!dsn_token_ok(r->addr, DG_QUEUE_ADDR_MAX))
+		if (!dg_queue_addr_ok(r->addr))
 			return dg_err_set(err, DG_E_PARSE, "DSN recipient %zu: malformed address",
 			                  i);
+		if (dg_queue_addr_is_utf8(r->addr) && !dsn_addr_xtext(r->addr, x, sizeof(x)))
+			return dg_err_set(
+			    err, DG_E_PARSE,
+			    "DSN recipient %zu: UTF-8 address too long to report (RFC "
+			    "6533 xtext over %zu bytes)",
+			    i, (size_t)DSN_ADDR_MAX);
 		if (!dsn_status_ok(r->status) || !(failed || delayed) ||
 		    (delayed && r->status[0] != '4'))
 			return dg_err_set(err, DG_E_PARSE,
@@ -223,7 +281,7 @@ static enum dg_status dsn_text_part(struct dg_buf *b, const struct dg_dsn_params
                                     const struct dg_dsn_rcpt *rcpt, size_t n, bool failed,
                                     bool truncated)
 {
-	char diag[DG_DSN_DIAG_MAX + 1], head[DG_QUEUE_ADDR_MAX + 64];
+	char diag[DG_DSN_DIAG_MAX + 1], head[DSN_ADDR_MAX + 64], x[DSN_ADDR_MAX + 1];
 	enum dg_status st;
 
 	st = dg_buf_printf(b, "This is the mail delivery system at %s.\r\n\r\n", p->reporting_mta);
@@ -240,7 +298,11 @@ static enum dg_status dsn_text_part(struct dg_buf *b, const struct dg_dsn_params
 	for (size_t i = 0; st == DG_OK && i < n; i++) {
 		const struct dg_dsn_rcpt *r = &rcpt[i];
 
-		snprintf(head, sizeof(head), "<%s>: %s (%s)", r->addr, r->action, r->status);
+		if (!dg_queue_addr_is_utf8(r->addr))
+			snprintf(x, sizeof(x), "%s", r->addr);
+		else if (!dsn_addr_xtext(r->addr, x, sizeof(x)))
+			DG_PANIC("DSN: xtext of a checked address does not fit");
+		snprintf(head, sizeof(head), "<%s>: %s (%s)", x, r->action, r->status);
 		st = dsn_wrap(b, head, "    ", "");
 		if (st == DG_OK && r->remote_mta != NULL)
 			st = dg_buf_printf(b, "    remote server: %s\r\n", r->remote_mta);
@@ -259,7 +321,7 @@ static enum dg_status dsn_status_part(struct dg_buf *b, const struct dg_dsn_para
                                       const struct dg_queue_msg *orig,
                                       const struct dg_dsn_rcpt *rcpt, size_t n)
 {
-	char date[40], diag[DG_DSN_DIAG_MAX + 1];
+	char date[40], diag[DG_DSN_DIAG_MAX + 1], x[DSN_ADDR_MAX + 1];
 	uint64_t arrival = p->arrival_s != 0 ? p->arrival_s : orig->arrival_s;
 	enum dg_status st = dg_buf_printf(b, "Reporting-MTA: dns; %s\r\n", p->reporting_mta);
 
@@ -273,9 +335,13 @@ static enum dg_status dsn_status_part(struct dg_buf *b, const struct dg_dsn_para
 		const struct dg_dsn_rcpt *r = &rcpt[i];
 		size_t dl = dsn_clean(r->diagnostic, diag, sizeof(diag)), semi;
 
-		st = dg_buf_printf(
-		    b, "\r\nFinal-Recipient: rfc822; %s\r\nAction: %s\r\nStatus: %s\r\n", r->addr,
-		    r->action, r->status);
+		bool utf8 = dg_queue_addr_is_utf8(r->addr);
+
+		if (utf8 && !dsn_addr_xtext(r->addr, x, sizeof(x))) /* RFC 6533 3 */
+			DG_PANIC("DSN: xtext of a checked address does not fit");
+		st = dg_buf_printf(b, "\r\nFinal-Recipient: %s; %s\r\nAction: %s\r\nStatus: %s\r\n",
+		                   utf8 ? "utf-8" : "rfc822", utf8 ? x : r->addr, r->action,
+		                   r->status);
 		if (st == DG_OK && r->remote_mta != NULL)
 			st = dg_buf_printf(b, "Remote-MTA: dns; %s\r\n", r->remote_mta);
 		if (st == DG_OK && dl > 0) {

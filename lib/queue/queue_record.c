@@ -3,7 +3,8 @@
  * (docs/internals/queue.md "Record format").
  *
  * Public: dg_queue_record_parse(), dg_queue_record_format(), dg_queue_id_ok(),
- * dg_queue_msg_cleanup(), dg_queue_rcpt_state_str().
+ * dg_queue_addr_ok(), dg_queue_addr_is_utf8(), dg_queue_msg_cleanup(),
+ * dg_queue_rcpt_state_str().
  *
  * A record is a header of "key: value" lines in a fixed order, then the body whose length
  * is explicit:
@@ -12,9 +13,15 @@
  *   id: <20 hex>
  *   arrival: <epoch seconds>
  *   sender: <address, or "<>" for the null sender>
+ *   [smtputf8: yes]                  (only when the client's MAIL carried SMTPUTF8)
  *   rcpt: <state> <attempts> <next_try> <address>[ <reason>]     (1..DG_QUEUE_RCPT_MAX)
  *   body: <length>
  *   <length bytes>
+ *
+ * Addresses are printable ASCII or well-formed UTF-8 (RFC 6531) without controls, space,
+ * '<' or '>' (dg_queue_addr_ok). The "smtputf8" line and UTF-8 addresses were added to
+ * version 1 without a version bump: every version 1 record written before stays valid, and
+ * an older reader refuses a record using them (it moves it to corrupt/, never misreads it).
  *
  * The parser is pure (STYLE.md section 7): it reads through a dg_cursor, refuses
  * non-canonical numbers, unknown keys and trailing bytes, so that parse then format gives
@@ -40,6 +47,7 @@ struct rec_line {
 static bool rec_take_line(struct dg_cursor *c, struct rec_line *line);
 static bool rec_take_value(struct dg_cursor *c, const char *key, struct rec_line *val);
 static bool rec_num(const char *p, size_t len, uint64_t max, uint64_t *out);
+static size_t rec_utf8_len(const unsigned char *s, size_t n);
 static bool rec_addr_ok(const char *p, size_t len);
 static bool rec_reason_ok(const char *p, size_t len);
 static bool rec_word(struct rec_line *l, struct rec_line *word);
@@ -139,16 +147,71 @@ static bool rec_num(const char *p, size_t len, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/* Address: 1..DG_QUEUE_ADDR_MAX printable ASCII bytes, no space, '<' or '>'. */
+/* Length (2..4) of the well-formed UTF-8 sequence at @p s (RFC 3629: no overlong form, no
+ * surrogate, at most U+10FFFF), or 0. */
+static size_t rec_utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* Address: 1..DG_QUEUE_ADDR_MAX bytes of printable ASCII or UTF-8 (RFC 6531), no C0, DEL or
+ * C1 control (U+0080..U+009F), no space, '<' or '>'. */
 static bool rec_addr_ok(const char *p, size_t len)
 {
+	const unsigned char *u = (const unsigned char *)p;
+
 	if (len == 0 || len > DG_QUEUE_ADDR_MAX)
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '<' || p[i] == '>')
-			return false;
+		size_t k;
+
+		if (u[i] < 0x80) {
+			if (u[i] <= 0x20 || u[i] == 0x7f || u[i] == '<' || u[i] == '>')
+				return false;
+			continue;
+		}
+		if ((k = rec_utf8_len(u + i, len - i)) == 0 || (u[i] == 0xc2 && u[i + 1] < 0xa0))
+			return false; /* malformed, or a C1 control */
+		i += k - 1;
 	}
 	return true;
+}
+
+bool dg_queue_addr_ok(const char *addr)
+{
+	return addr != NULL && rec_addr_ok(addr, strnlen(addr, DG_QUEUE_ADDR_MAX + 1));
+}
+
+bool dg_queue_addr_is_utf8(const char *addr)
+{
+	for (const char *q = addr; *q != '\0'; q++)
+		if ((unsigned char)*q >= 0x80)
+			return true;
+	return false;
 }
 
 /* Reason: 0..DG_QUEUE_REASON_MAX printable ASCII bytes, no leading or trailing space. */
@@ -232,7 +295,7 @@ static void rec_parse_rcpt(struct dg_cursor *c, struct rec_line *l, struct dg_qu
 	r->reason[l->len] = '\0';
 }
 
-/* Version, id, arrival and sender lines. */
+/* Version, id, arrival, sender and the optional smtputf8 line. */
 static void rec_parse_head(struct dg_cursor *c, struct dg_queue_msg *msg)
 {
 	struct rec_line v;
@@ -271,6 +334,16 @@ static void rec_parse_head(struct dg_cursor *c, struct dg_queue_msg *msg)
 	}
 	memcpy(msg->sender, v.p, v.len);
 	msg->sender[v.len] = '\0';
+	/* optional "smtputf8: yes"; canonical: absent when false, never "no" */
+	if (dg_cursor_remaining(c) >= 9 && memcmp(c->p + c->off, "smtputf8:", 9) == 0) {
+		if (!rec_take_value(c, "smtputf8", &v))
+			return;
+		if (v.len != 3 || memcmp(v.p, "yes", 3) != 0) {
+			dg_cursor_fail(c, "bad smtputf8 value");
+			return;
+		}
+		msg->smtputf8 = true;
+	}
 }
 
 /* Recipient lines; @p next receives the first line that is not one (the body line). */
@@ -362,6 +435,8 @@ enum dg_status dg_queue_record_format(const struct dg_queue_msg *msg, uint8_t **
 	st = dg_buf_printf(&b, "daneguard-queue: %d\nid: %s\narrival: %" PRIu64 "\nsender: %s\n",
 	                   DG_QUEUE_VERSION, msg->id, msg->arrival_s,
 	                   msg->sender[0] != '\0' ? msg->sender : "<>");
+	if (st == DG_OK && msg->smtputf8)
+		st = dg_buf_append_str(&b, "smtputf8: yes\n");
 	for (size_t i = 0; st == DG_OK && i < msg->n_rcpt; i++) {
 		const struct dg_queue_rcpt *r = &msg->rcpt[i];
 

@@ -172,8 +172,11 @@ static size_t job_next_msg(const struct relay_job *job, size_t from)
 	return from;
 }
 
+/* RFC 6531 3.4: SMTPUTF8 when the client asked for it or an address is UTF-8. */
 static bool needs_smtputf8(const struct dg_queue_msg *msg)
 {
+	if (msg->smtputf8)
+		return true;
 	for (const char *p = msg->sender; *p != '\0'; p++)
 		if ((unsigned char)*p >= 0x80)
 			return true;

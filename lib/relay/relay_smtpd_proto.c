@@ -17,6 +17,11 @@
  * queued() callback returned; a put failure is 452 4.3.1 (no space) or 451 4.3.0 and
  * nothing is queued. Each stored body starts with a Received: header (RFC 5321 4.4) whose
  * id is "<session id>.<transaction>", since the queue id exists only after the put.
+ *
+ * SMTPUTF8 (RFC 6531): EHLO offers it; a UTF-8 sender or recipient is accepted only in a
+ * transaction whose MAIL carried the SMTPUTF8 parameter (else 553 5.6.7, RFC 6531 3.5),
+ * and the queued envelope keeps that flag (env.smtputf8), so delivery uses SMTPUTF8 or
+ * fails locally; Received: then says "with UTF8SMTP[S][A]" (RFC 6531 3.7.3).
  */
 #include "relay/relay_smtpd.h"
 
@@ -272,32 +277,26 @@ static void smtpd_ehlo(struct smtpd_sess *ss)
 	evbuffer_add_printf(out, "250 ENHANCEDSTATUSCODES\r\n");
 }
 
-/* The queue stores 1..320 printable ASCII bytes without space, '<' or '>'. */
+/* The queue stores 1..320 bytes of printable ASCII or UTF-8 without space, '<' or '>'. */
 bool smtpd_addr_storable(const char *addr)
 {
-	size_t n = strlen(addr);
-
-	if (n == 0 || n > DG_QUEUE_ADDR_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (addr[i] <= ' ' || addr[i] > '~' || addr[i] == '<' || addr[i] == '>')
-			return false;
-	return true;
+	return dg_queue_addr_ok(addr);
 }
 
-/* 553 for an address the queue cannot hold (UTF-8, or a quoted local part with spaces). */
-static bool smtpd_addr_check(struct smtpd_sess *ss, const char *addr)
+/* 553 for an address the queue cannot hold (a quoted local part with spaces, ...), or a
+ * UTF-8 one in a transaction without SMTPUTF8 (RFC 6531 3.5). @p utf8: MAIL had SMTPUTF8. */
+static bool smtpd_addr_check(struct smtpd_sess *ss, const char *addr, bool utf8)
 {
-	bool ascii = true;
+	bool ascii = !dg_queue_addr_is_utf8(addr);
 
-	if (smtpd_addr_storable(addr))
+	if ((ascii || utf8) && smtpd_addr_storable(addr))
 		return true;
-	for (const char *q = addr; *q != '\0'; q++)
-		ascii = ascii && (unsigned char)*q < 0x80;
-	smtpd_reject(ss, 553, ascii ? "5.1.3" : "5.6.7",
-	             ascii ? "address not accepted by this relay"
-	                   : "UTF-8 addresses not accepted by this relay yet",
-	             "address not storable in the queue");
+	if (!ascii && !utf8)
+		smtpd_reject(ss, 553, "5.6.7", "non-ASCII address requires SMTPUTF8",
+		             "UTF-8 address without SMTPUTF8");
+	else
+		smtpd_reject(ss, 553, "5.1.3", "address not accepted by this relay",
+		             "address not storable in the queue");
 	return false;
 }
 
@@ -317,7 +316,7 @@ static void smtpd_mail(struct smtpd_sess *ss)
 		smtpd_reject(ss, 554, "5.7.1", "relay access denied", "client not allowed");
 		return;
 	}
-	if (!c->null_path && !smtpd_addr_check(ss, c->mailbox))
+	if (!c->null_path && !smtpd_addr_check(ss, c->mailbox, c->smtputf8))
 		return;
 	snprintf(ss->sender, sizeof(ss->sender), "%s", c->null_path ? "" : c->mailbox);
 	ss->mail = true;
@@ -343,7 +342,7 @@ static void smtpd_rcpt(struct smtpd_sess *ss)
 		smtpd_reject(ss, 452, "4.5.3", "too many recipients", "recipient limit");
 		return;
 	}
-	if (!smtpd_addr_check(ss, c->mailbox))
+	if (!smtpd_addr_check(ss, c->mailbox, ss->utf8))
 		return;
 	r = &ss->rcpt[ss->n_rcpt++];
 	memset(r, 0, sizeof(*r));
@@ -355,16 +354,20 @@ static void smtpd_rcpt(struct smtpd_sess *ss)
 static void smtpd_trace(struct smtpd_sess *ss)
 {
 	char date[64];
+	const char *proto = ss->esmtp ? "E" : "";
 	time_t now = dg_clock_wall();
 	struct tm tm;
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	if (ss->utf8)
+		proto = "UTF8";
+	/* RFC 3848 ESMTP[S][A]; RFC 6531 3.7.3 UTF8SMTP[S][A] when MAIL carried SMTPUTF8 */
 	dg_buf_printf(&ss->body,
 	              "Received: from %s (%s)\r\n\tby %s (daneguard) with %sSMTP%s%s id %s.%zu;\r\n"
 	              "\t%s\r\n",
-	              ss->helo, ss->addr, ss->srv->hostname, ss->esmtp ? "E" : "",
-	              ss->tls ? "S" : "", ss->cert_auth ? "A" : "", ss->id, ss->txn, date);
+	              ss->helo, ss->addr, ss->srv->hostname, proto, ss->tls ? "S" : "",
+	              ss->cert_auth ? "A" : "", ss->id, ss->txn, date);
 }
 
 static void smtpd_data_begin(struct smtpd_sess *ss)
@@ -417,6 +420,7 @@ static void smtpd_queue(struct smtpd_sess *ss)
 
 	memset(&env, 0, sizeof(env));
 	snprintf(env.sender, sizeof(env.sender), "%s", ss->sender);
+	env.smtputf8 = ss->utf8; /* RFC 6531: deliver with SMTPUTF8 or not at all */
 	env.rcpt = ss->rcpt;
 	env.n_rcpt = ss->n_rcpt;
 	dg_err_clear(&err);

@@ -95,6 +95,7 @@ struct smtpd_case {
 	const char *want_proto;  /* "with ESMTP id", "with ESMTPSA id", ... */
 	const char *want_log;    /* substring of some log line; NULL: not checked */
 	bool want_cert_seen;     /* allow() saw a client certificate */
+	bool want_smtputf8;      /* the queued message (and queued()'s env) carry SMTPUTF8 */
 };
 
 /* What the client thread saw; written by it, read after join. */
@@ -122,6 +123,7 @@ struct world {
 	int queued_calls;
 	char queued_id[DG_QUEUE_ID_SIZE];
 	size_t queued_nrcpt;
+	bool queued_smtputf8;
 	bool queued_reply_pending; /* "queued as" already in an output buffer at callback time */
 	bool queued_durable;       /* dg_queue_get() found the message at callback time */
 	int allow_calls;
@@ -198,6 +200,7 @@ static void queued_cb(void *arg, const char *id, const struct dg_queue_msg *env)
 	w->queued_calls++;
 	snprintf(w->queued_id, sizeof(w->queued_id), "%s", id);
 	w->queued_nrcpt = env->n_rcpt;
+	w->queued_smtputf8 = env->smtputf8;
 	memset(&m, 0, sizeof(m));
 	w->queued_durable = dg_queue_get(w->q, id, &m, NULL) == DG_OK;
 	dg_queue_msg_cleanup(&m);
@@ -667,6 +670,9 @@ static void check_queue(const struct smtpd_case *tc, struct world *w)
 		         m.rcpt[i].addr);
 	if (strcmp(rcpts, tc->want_rcpts) != 0)
 		fail_msg("%s: rcpts: got \"%s\", want \"%s\"", tc->name, rcpts, tc->want_rcpts);
+	if (m.smtputf8 != tc->want_smtputf8 || w->queued_smtputf8 != tc->want_smtputf8)
+		fail_msg("%s: smtputf8: got %d (queued() %d), want %d", tc->name, m.smtputf8,
+		         w->queued_smtputf8, tc->want_smtputf8);
 	body = (const char *)m.body;
 	blen = m.body_len;
 	if (blen < 15 || memcmp(body, "Received: from ", 15) != 0)
@@ -815,6 +821,54 @@ static const struct smtpd_case cases[] = {
      .want_rcpts = "bob@example.net",
      .want_body = BODY,
      .want_proto = " with SMTP id "},
+    {.name = "SMTPUTF8: UTF-8 sender and recipient queued with the flag, UTF8SMTP",
+     .allow_addr = true,
+     .steps = {GREET,
+               EHLO,
+               {"MAIL FROM:<j\xc3\xb6rg@b\xc3\xbc\x63her.example> SMTPUTF8\r\n"
+                "RCPT TO:<b\xc3\xa9\x61@example.net>\r\nRCPT TO:<bob@example.net>\r\n"
+                "RCPT TO:<\"j \xc3\xb6\"@x.example>\r\nDATA\r\n",
+                5},
+               {BODY ".\r\n", 1},
+               QUIT},
+     .want = {220, 250, 250, 250, 250, 553, 354, 250, 221},
+     .text = {{5, "553 5.1.3 ", false}, {-1, NULL, false}},
+     .want_queued = 1,
+     .want_sender = "j\xc3\xb6rg@b\xc3\xbc\x63her.example",
+     .want_rcpts = "b\xc3\xa9\x61@example.net,bob@example.net",
+     .want_body = BODY,
+     .want_proto = " with UTF8SMTP id ",
+     .want_smtputf8 = true},
+    {.name = "SMTPUTF8 with ASCII addresses: the flag is kept",
+     .allow_addr = true,
+     .steps = {GREET,
+               EHLO,
+               {"MAIL FROM:<a@b.example> SMTPUTF8\r\nRCPT TO:<c@d.example>\r\nDATA\r\n", 3},
+               {BODY ".\r\n", 1},
+               QUIT},
+     .want = {220, 250, 250, 250, 354, 250, 221},
+     .want_queued = 1,
+     .want_sender = "a@b.example",
+     .want_rcpts = "c@d.example",
+     .want_body = BODY,
+     .want_proto = " with UTF8SMTP id ",
+     .want_smtputf8 = true},
+    {.name = "UTF-8 addresses without SMTPUTF8: 553 5.6.7, ASCII ones queued, no flag",
+     .allow_addr = true,
+     .steps = {GREET,
+               EHLO,
+               {"MAIL FROM:<j\xc3\xb6rg@example.org>\r\nMAIL FROM:<a@b.example>\r\n"
+                "RCPT TO:<b\xc3\xa9\x61@example.net>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n",
+                5},
+               {BODY ".\r\n", 1},
+               QUIT},
+     .want = {220, 250, 553, 250, 553, 250, 354, 250, 221},
+     .text = {{2, "553 5.6.7 ", false}, {4, "553 5.6.7 ", false}, {-1, NULL, false}},
+     .want_queued = 1,
+     .want_sender = "a@b.example",
+     .want_rcpts = "c@d.example",
+     .want_body = BODY,
+     .want_proto = " with ESMTP id "},
     {.name = "disallowed client: 554 on MAIL and RCPT, nothing queued",
      .allow_addr = false,
      .steps = {GREET, EHLO, MAIL_RCPT, {"DATA\r\n", 1}, QUIT},

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #define ID_A "5f0000000123456789ab"
+#define HEAD_A "daneguard-queue: 1\nid: " ID_A "\narrival: 1\n"
+#define JOERG "j\xc3\xb6rg@b\xc3\xbc\x63her.example" /* U+00F6, U+00FC */
 
 struct rec_case {
 	const char *in;
@@ -71,6 +73,31 @@ static const struct rec_case rec_cases[] = {
     {"daneguard-queue: 1\nid: " ID_A "\narrival: 1\nsender: <>\nrcpt: pending 0 0 b@x\nbody: 0",
      DG_E_PARSE},
     {"", DG_E_PARSE},
+    /* SMTPUTF8: the optional flag line and UTF-8 addresses (RFC 6531) */
+    {HEAD_A "sender: " JOERG "\nsmtputf8: yes\n"
+            "rcpt: pending 0 0 \xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.example\n"
+            "rcpt: deferred 1 5 \xf0\x9f\x98\x80@x.example 451 4.4.1 timeout\nbody: 2\nhi",
+     DG_OK},
+    {HEAD_A "sender: <>\nsmtputf8: yes\nrcpt: pending 0 0 b@x\nbody: 0\n", DG_OK},
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 " JOERG "\nbody: 0\n", DG_OK},        /* e.g. a DSN */
+    {HEAD_A "sender: n\xc2\xa0\x62@x\nrcpt: pending 0 0 b@x\nbody: 0\n", DG_OK}, /* U+00A0 */
+    {HEAD_A "sender: <>\nsmtputf8: no\nrcpt: pending 0 0 b@x\nbody: 0\n", DG_E_PARSE},
+    {HEAD_A "sender: <>\nsmtputf8: yes \nrcpt: pending 0 0 b@x\nbody: 0\n", DG_E_PARSE},
+    {HEAD_A "sender: <>\nsmtputf8: yes\nsmtputf8: yes\nrcpt: pending 0 0 b@x\nbody: 0\n",
+     DG_E_PARSE},
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b@x\nsmtputf8: yes\nbody: 0\n", DG_E_PARSE},
+    {HEAD_A "smtputf8: yes\nsender: <>\nrcpt: pending 0 0 b@x\nbody: 0\n", DG_E_PARSE},
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b\xc0\xaf@x\nbody: 0\n", DG_E_PARSE}, /* overlong */
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b\xc2\x85@x\nbody: 0\n", DG_E_PARSE}, /* C1 NEL */
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b\xc2\x9f@x\nbody: 0\n", DG_E_PARSE}, /* C1 APC */
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b\x7f@x\nbody: 0\n", DG_E_PARSE},     /* DEL */
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b\xed\xa0\x80@x\nbody: 0\n", DG_E_PARSE},
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b\xf4\x90\x80\x80@x\nbody: 0\n", DG_E_PARSE},
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b\x80@x\nbody: 0\n", DG_E_PARSE},
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b\xff@x\nbody: 0\n", DG_E_PARSE},
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b@x\xc3\nbody: 0\n", DG_E_PARSE}, /* truncated */
+    {HEAD_A "sender: <>\nrcpt: pending 0 0 b\xe2\x80@x\nbody: 0\n", DG_E_PARSE},
+    {HEAD_A "sender: j\xc3\xb6 rg@x\nrcpt: pending 0 0 b@x\nbody: 0\n", DG_E_PARSE},
 };
 
 static char test_dir[64];
@@ -283,6 +310,103 @@ static void test_id_ok(void **state)
 		if (dg_queue_id_ok(cases[i].id) != cases[i].want)
 			fail_msg("case %zu: got %d, want %d", i, !cases[i].want, cases[i].want);
 	}
+}
+
+static void test_addr_ok(void **state)
+{
+	static const struct {
+		const char *addr;
+		bool want;
+	} cases[] = {{"a@example.org", true},
+	             {JOERG, true},
+	             {"\xf0\x9f\x98\x80@x", true},
+	             {"\xef\xbf\xbd@x", true},
+	             {"a b@x", false},
+	             {"<a@x>", false},
+	             {"a\t@x", false},
+	             {"a\xc2\x80@x", false},
+	             {"a\xc1\xbf@x", false},
+	             {"a\xe0\x9f\xbf@x", false},
+	             {"a\xf0\x8f\xbf\xbf@x", false},
+	             {"a\xf5\x80\x80\x80@x", false},
+	             {"", false},
+	             {NULL, false}};
+	char max[DG_QUEUE_ADDR_MAX + 2];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (dg_queue_addr_ok(cases[i].addr) != cases[i].want)
+			fail_msg("case %zu: got %d, want %d", i, !cases[i].want, cases[i].want);
+	}
+	/* 320 bytes ending in a 2-byte character fit; one byte more does not */
+	memset(max, 'a', sizeof(max));
+	memcpy(max + DG_QUEUE_ADDR_MAX - 2, "\xc3\xa9", 2);
+	max[DG_QUEUE_ADDR_MAX] = '\0';
+	assert_true(dg_queue_addr_ok(max));
+	assert_true(dg_queue_addr_is_utf8(max));
+	max[DG_QUEUE_ADDR_MAX - 1] = '\0'; /* a character cut in half */
+	assert_false(dg_queue_addr_ok(max));
+	max[DG_QUEUE_ADDR_MAX - 1] = '\xa9';
+	max[DG_QUEUE_ADDR_MAX] = 'a';
+	max[DG_QUEUE_ADDR_MAX + 1] = '\0';
+	assert_false(dg_queue_addr_ok(max));
+	assert_false(dg_queue_addr_is_utf8("a@example.org"));
+}
+
+/* SMTPUTF8 survives put, get and update; a message without it gets no flag line. */
+static void test_put_get_smtputf8(void **state)
+{
+	static const uint8_t body[] = "Subject: t\r\n\r\nhi\r\n";
+	static const char want_line[] = "\nsender: " JOERG "\nsmtputf8: yes\nrcpt: ";
+	struct dg_queue *q;
+	struct dg_queue_msg env, msg;
+	struct dg_queue_rcpt r[2];
+	struct dg_err err;
+	char id[DG_QUEUE_ID_SIZE], path[512];
+	uint8_t *raw = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(dg_queue_open(test_dir, &test_opts, &q, &err), DG_OK);
+	make_env(&env, r, 2);
+	snprintf(env.sender, sizeof(env.sender), "%s", JOERG);
+	snprintf(r[1].addr, sizeof(r[1].addr), "\xe7\x94\xa8@\xe4\xbe\x8b.example");
+	env.smtputf8 = true;
+	assert_int_equal(dg_queue_put(q, &env, body, sizeof(body) - 1, id, &err), DG_OK);
+	snprintf(path, sizeof(path), "%s/queue/%s", test_dir, id);
+	assert_int_equal(queue_read_file(path, &raw, &len, &err), DG_OK);
+	if (memmem(raw, len, want_line, sizeof(want_line) - 1) == NULL)
+		fail_msg("record: got \"%.*s\", want the smtputf8 line after the sender", (int)len,
+		         raw);
+	free(raw);
+	assert_int_equal(dg_queue_get(q, id, &msg, &err), DG_OK);
+	assert_true(msg.smtputf8);
+	assert_string_equal(msg.sender, JOERG);
+	assert_string_equal(msg.rcpt[1].addr, "\xe7\x94\xa8@\xe4\xbe\x8b.example");
+	msg.rcpt[1].state = DG_QUEUE_RCPT_BOUNCED;
+	strcpy(msg.rcpt[1].reason, "553 5.6.7 SMTPUTF8 required but not offered by the server");
+	assert_int_equal(dg_queue_update(q, id, msg.rcpt, msg.n_rcpt, &err), DG_OK);
+	dg_queue_msg_cleanup(&msg);
+	assert_int_equal(dg_queue_get(q, id, &msg, &err), DG_OK);
+	assert_true(msg.smtputf8); /* kept by the update */
+	assert_int_equal(msg.rcpt[1].state, DG_QUEUE_RCPT_BOUNCED);
+	dg_queue_msg_cleanup(&msg);
+	/* without the flag: no line, and a bad UTF-8 address is refused before any write */
+	env.smtputf8 = false;
+	assert_int_equal(dg_queue_put(q, &env, body, sizeof(body) - 1, id, &err), DG_OK);
+	snprintf(path, sizeof(path), "%s/queue/%s", test_dir, id);
+	assert_int_equal(queue_read_file(path, &raw, &len, &err), DG_OK);
+	if (memmem(raw, len, "smtputf8", 8) != NULL)
+		fail_msg("record: got \"%.*s\", want no smtputf8 line", (int)len, raw);
+	free(raw);
+	assert_int_equal(dg_queue_get(q, id, &msg, &err), DG_OK);
+	assert_false(msg.smtputf8);
+	dg_queue_msg_cleanup(&msg);
+	snprintf(r[0].addr, sizeof(r[0].addr), "b\xc2\x85@x.example");
+	assert_int_equal(dg_queue_put(q, &env, body, sizeof(body) - 1, id, &err), DG_E_PARSE);
+	assert_int_equal(count_dir("queue"), 2);
+	assert_int_equal(count_dir("incoming"), 0);
+	dg_queue_free(q);
 }
 
 static void test_put_get_update_remove(void **state)
@@ -559,6 +683,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_record_table),
 	    cmocka_unit_test(test_id_ok),
+	    cmocka_unit_test(test_addr_ok),
+	    cmocka_unit_test_setup_teardown(test_put_get_smtputf8, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_put_get_update_remove, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_limits, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_faults, setup_dir, teardown_dir),

@@ -6,7 +6,9 @@
  * original header section copied and its body not; a header-only original, an original
  * without a header/body separator, LF line ends, an over-long header line, 8-bit bytes; the
  * null sender refused; malformed inputs refused; a long diagnostic folded and capped; the
- * boundary re-drawn when a candidate occurs in the content. Failures print "got X, want Y".
+ * boundary re-drawn when a candidate occurs in the content; UTF-8 (SMTPUTF8) recipients
+ * reported as "utf-8;" RFC 6533 xtext in a still 7-bit report, a UTF-8 sender only in To:.
+ * Failures print "got X, want Y".
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -458,6 +460,10 @@ static const struct bad_case bad_cases[] = {
     {{"<bob@example.com>", "5.7.1", "failed", NULL, NULL, 0}, DG_E_PARSE},
     {{"bob@example.com\r\nBcc: x", "5.7.1", "failed", NULL, NULL, 0}, DG_E_PARSE},
     {{"bob@example.com", "5.7.1", "failed", "mx example", NULL, 0}, DG_E_PARSE},
+    {{"b\xc0\x80\x62@example.com", "5.7.1", "failed", NULL, NULL, 0}, DG_E_PARSE}, /* overlong */
+    {{"b\xc2\x85\x62@example.com", "5.7.1", "failed", NULL, NULL, 0}, DG_E_PARSE}, /* C1 NEL */
+    {{"b\xc3@example.com", "5.7.1", "failed", NULL, NULL, 0}, DG_E_PARSE},         /* truncated */
+    {{"b\xed\xa0\x80\x62@example.com", "5.7.1", "failed", NULL, NULL, 0}, DG_E_PARSE},
     {{"bob@example.com", "4.4.7", "failed", NULL, NULL, 0}, DG_OK}, /* expired in the queue */
     {{"bob@example.com", "4.999.999", "delayed", NULL, NULL, 0}, DG_OK},
 };
@@ -485,7 +491,7 @@ static void test_bad_inputs(void **state)
 	assert_int_equal(dg_dsn_build(&params, &orig, &bad_cases[0].r, 0, &out, &len, NULL),
 	                 DG_E_CONFIG);
 	p.from = "MAILER-DAEMON@x\r\nBcc: victim@example.com";
-	assert_int_equal(dg_dsn_build(&p, &orig, &bad_cases[11].r, 1, &out, &len, NULL),
+	assert_int_equal(dg_dsn_build(&p, &orig, &bad_cases[15].r, 1, &out, &len, NULL),
 	                 DG_E_CONFIG);
 	assert_null(out);
 }
@@ -600,6 +606,126 @@ static void test_boundary_in_original(void **state)
 	free(out);
 }
 
+/* SMTPUTF8 recipients: "utf-8;" with the RFC 6533 section 3 xtext form (non-ASCII, '+', '='
+ * and '\' as \x{HEX}) in Final-Recipient and the text part; the report stays 7-bit. */
+static void test_utf8_recipients(void **state)
+{
+	static const struct {
+		const char *addr, *want; /* want: Final-Recipient value */
+	} cases[] = {
+	    {"j\xc3\xb6rg+tag@b\xc3\xbc\x63her.example",
+	     "utf-8; j\\x{F6}rg\\x{2B}tag@b\\x{FC}cher.example"},
+	    {"bob+tag@example.com", "rfc822; bob+tag@example.com"},
+	    {"\xf0\x9f\x98\x80=x\\y@\xe4\xbe\x8b.example",
+	     "utf-8; \\x{1F600}\\x{3D}x\\x{5C}y@\\x{4F8B}.example"},
+	};
+	struct dg_queue_msg orig = orig_msg(orig_full);
+	struct dg_dsn_rcpt r[3];
+	char groups[4][2048], want[512];
+	struct parsed ps;
+	size_t ng;
+
+	(void)state;
+	memset(r, 0, sizeof(r));
+	for (size_t i = 0; i < 3; i++) {
+		r[i].addr = cases[i].addr;
+		r[i].status = "5.1.1";
+		r[i].action = "failed";
+		r[i].diagnostic =
+		    "smtp; 550 5.1.1 <j\xc3\xb6rg@b\xc3\xbc\x63her.example>: no such user";
+	}
+	ps = build_ok(&params, &orig, r, 3); /* checks: 7-bit, CRLF, <= 998 octets */
+	expect_parts(&ps);
+	ng = status_groups(ps.parts[1].body, groups, 4);
+	if (ng != 3)
+		fail_msg("got %zu per-recipient groups, want 3", ng);
+	for (size_t i = 0; i < 3; i++) {
+		char *g = unfold(groups[i], strlen(groups[i]));
+		const char *x = strchr(cases[i].want, ';') + 2;
+
+		expect_field(g, "Final-Recipient", cases[i].want);
+		expect_field(g, "Diagnostic-Code",
+		             "smtp; 550 5.1.1 <j??rg@b??cher.example>: no such user");
+		snprintf(want, sizeof(want), "<%s>: failed (5.1.1)", x);
+		if (strstr(ps.parts[0].body, want) == NULL)
+			fail_msg("text part: got %s, want a line \"%s\"", ps.parts[0].body, want);
+		free(g);
+	}
+	parsed_free(&ps);
+}
+
+/* The xtext form must fit one line: a longer one is refused, one that fits is reported. */
+static void test_utf8_long_address(void **state)
+{
+	struct dg_queue_msg orig = orig_msg(orig_full);
+	struct dg_dsn_rcpt r = {NULL, "5.1.1", "failed", NULL, NULL, 0};
+	char addr[DG_QUEUE_ADDR_MAX + 1], got[2048];
+	struct dg_err err;
+	uint8_t *out = NULL;
+	size_t len = 0, plus;
+	struct parsed ps;
+	enum dg_status st;
+
+	(void)state;
+	/* 314 '+' (6 octets each as \x{2B}) + U+00E9 + "@x.y": 320 bytes, 1894 in xtext */
+	plus = DG_QUEUE_ADDR_MAX - 6;
+	memset(addr, '+', plus);
+	snprintf(addr + plus, sizeof(addr) - plus, "\xc3\xa9@x.y");
+	assert_int_equal(strlen(addr), DG_QUEUE_ADDR_MAX);
+	r.addr = addr;
+	dg_err_clear(&err);
+	st = dg_dsn_build(&params, &orig, &r, 1, &out, &len, &err);
+	if (st != DG_E_PARSE || strstr(err.msg, "too long") == NULL)
+		fail_msg("got %s (%s), want parse error \"too long\"", dg_status_str(st), err.msg);
+	assert_null(out);
+	/* 160 '+': 960 + 6 + 4 = 970 octets, the field is 994 octets and fits */
+	memset(addr, '+', 160);
+	snprintf(addr + 160, sizeof(addr) - 160, "\xc3\xa9@x.y");
+	ps = build_ok(&params, &orig, &r, 1);
+	field(ps.parts[1].body, "Final-Recipient", got, sizeof(got));
+	if (strlen(got) != 7 + 970 || strncmp(got, "utf-8; \\x{2B}\\x{2B}", 19) != 0 ||
+	    strcmp(got + strlen(got) - 10, "\\x{E9}@x.y") != 0)
+		fail_msg(
+		    "Final-Recipient: got %zu octets \"%.40s...\", want 977 \"utf-8; \\x{2B}...\"",
+		    strlen(got), got);
+	parsed_free(&ps);
+}
+
+/* A UTF-8 sender appears as it is only in To: (RFC 6532, the DSN travels with SMTPUTF8 to
+ * that address); everything else stays 7-bit. */
+static void test_utf8_sender(void **state)
+{
+	static const char to[] = "\r\nTo: <j\xc3\xb6rg@b\xc3\xbc\x63her.example>\r\n";
+	struct dg_queue_msg orig = orig_msg(orig_full);
+	const struct dg_dsn_rcpt r = {"bob@example.com", "5.1.1", "failed", NULL, NULL, 0};
+	struct dg_err err;
+	uint8_t *out = NULL;
+	size_t len = 0, to_off;
+	const uint8_t *t;
+	struct parsed ps;
+
+	(void)state;
+	snprintf(orig.sender, sizeof(orig.sender), "j\xc3\xb6rg@b\xc3\xbc\x63her.example");
+	dg_err_clear(&err);
+	if (dg_dsn_build(&params, &orig, &r, 1, &out, &len, &err) != DG_OK)
+		fail_msg("build: got %s, want ok", err.msg);
+	t = memmem(out, len, to, sizeof(to) - 1);
+	if (t == NULL)
+		fail_msg("got no To: with the UTF-8 sender as it is, want one");
+	to_off = (size_t)(t - out);
+	for (size_t i = 0; i < len; i++)
+		if (out[i] >= 0x80 && (i < to_off || i >= to_off + sizeof(to) - 1))
+			fail_msg("byte %zu: got 0x%02x outside To:, want 7-bit", i, out[i]);
+	for (size_t i = to_off; i < to_off + sizeof(to) - 1; i++)
+		if (out[i] >= 0x80)
+			out[i] = '?'; /* the rest of the structure is checked as usual */
+	parse(out, len, &ps);
+	expect_parts(&ps);
+	expect_field(ps.parts[1].body, "Reporting-MTA", "dns; relay.example.org");
+	parsed_free(&ps);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -612,6 +738,9 @@ int main(void)
 	    cmocka_unit_test(test_long_diagnostic),
 	    cmocka_unit_test(test_boundary),
 	    cmocka_unit_test(test_boundary_in_original),
+	    cmocka_unit_test(test_utf8_recipients),
+	    cmocka_unit_test(test_utf8_long_address),
+	    cmocka_unit_test(test_utf8_sender),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
