@@ -20,6 +20,7 @@
  * a minute. Children die with the supervisor (PR_SET_PDEATHSIG).
  */
 #include "relay_int.h"
+#include "relay_metrics.h"
 #include "relay_smtpd.h"
 
 #include <daneguard/mtasts.h>
@@ -132,6 +133,8 @@ struct child {
 	struct relay_ctx rctx;
 	struct dg_relay_policy_map *policy;
 	struct relay_sched *sched;
+	struct relay_metrics *metrics;
+	struct relay_alarm *alarm;
 	struct evconnlistener *ctl;
 	FILE *journal;
 	bool stopping;
@@ -204,20 +207,30 @@ static SSL_CTX *server_tls_new(const struct dg_relay_conf *conf, struct dg_err *
 	return ctx;
 }
 
-static int receiver_main(struct child *c)
+/* Attach to the queue the supervisor recovered (the other child may be writing it). */
+static bool child_open_queue(struct child *c)
 {
-	struct dg_relay_smtpd_opts o;
 	struct dg_queue_opts qo = {0};
 	struct dg_err err = {0};
-	struct relay_ipc_msg ready = {.type = RELAY_IPC_READY, .role = ROLE_RECEIVER};
 
 	qo.max_message_bytes = c->conf->max_message_bytes + 4096;
 	qo.max_rcpts = c->conf->max_recipients;
-	qo.no_recover = true; /* the supervisor recovered it; the other child is writing */
+	qo.no_recover = true;
 	if (dg_queue_open(c->conf->queue_dir, &qo, &c->q, &err) != DG_OK) {
 		DG_LOG(&c->log, DG_LOG_ERROR, "queue %s: %s", c->conf->queue_dir, err.msg);
-		return 1;
+		return false;
 	}
+	return true;
+}
+
+static int receiver_main(struct child *c)
+{
+	struct dg_relay_smtpd_opts o;
+	struct dg_err err = {0};
+	struct relay_ipc_msg ready = {.type = RELAY_IPC_READY, .role = ROLE_RECEIVER};
+
+	if (!child_open_queue(c))
+		return 1;
 	if (c->conf->tls_cert != NULL && (c->server_tls = server_tls_new(c->conf, &err)) == NULL) {
 		DG_LOG(&c->log, DG_LOG_ERROR, "%s", err.msg);
 		return 1;
@@ -298,8 +311,10 @@ static void sched_peer_cb(evutil_socket_t fd, short what, void *arg)
 			       err.msg[0] ? err.msg : "trailing bytes");
 			continue;
 		}
-		if (m.type == RELAY_IPC_QUEUED)
+		if (m.type == RELAY_IPC_QUEUED) {
 			relay_sched_notify(c->sched, m.id);
+			relay_metrics_accepted(c->metrics, 0);
+		}
 	}
 }
 
@@ -421,10 +436,35 @@ static enum dg_status sched_reload_policy(struct child *c, struct dg_err *err)
 	return DG_OK;
 }
 
+static struct relay_sched *sched_of(void *arg)
+{
+	return ((struct child *)arg)->sched;
+}
+
+static void stats_of(void *arg, struct relay_sched_stats *out)
+{
+	relay_sched_stats(((struct child *)arg)->sched, out);
+}
+
+/* Operations around the scheduler: metrics endpoint and observer, queue alarms. */
+static enum dg_status sched_ops_start(struct child *c, struct dg_err *err)
+{
+	enum dg_status st;
+
+	st = relay_metrics_new(c->base, c->conf, sched_of, c, &c->log, &c->metrics, err);
+	if (st != DG_OK)
+		return st;
+	c->rctx.obs[c->rctx.n_obs++] = (struct relay_observer){relay_metrics_attempt, c->metrics};
+	st = relay_alarm_new(c->base, c->conf, stats_of, c, &c->log, &c->alarm, err);
+	if (st != DG_OK)
+		return st;
+	relay_metrics_set_alarm(c->metrics, c->alarm);
+	return DG_OK;
+}
+
 static int scheduler_main(struct child *c)
 {
 	struct dg_engine_opts eo;
-	struct dg_queue_opts qo = {0};
 	struct dg_err err = {0};
 	const char *fwd[DG_RELAY_RESOLVER_MAX];
 	char fwdbuf[DG_RELAY_RESOLVER_MAX][DG_RELAY_IP_SIZE + 8];
@@ -434,13 +474,8 @@ static int scheduler_main(struct child *c)
 	struct relay_ipc_msg ready = {.type = RELAY_IPC_READY, .role = ROLE_SCHEDULER};
 	int rc = 1;
 
-	qo.max_message_bytes = c->conf->max_message_bytes + 4096;
-	qo.max_rcpts = c->conf->max_recipients;
-	qo.no_recover = true; /* the supervisor recovered it; the other child is writing */
-	if (dg_queue_open(c->conf->queue_dir, &qo, &c->q, &err) != DG_OK) {
-		DG_LOG(&c->log, DG_LOG_ERROR, "queue %s: %s", c->conf->queue_dir, err.msg);
+	if (!child_open_queue(c))
 		return 1;
-	}
 	dg_engine_opts_init(&eo);
 	for (size_t i = 0; i < c->conf->n_resolver; i++) {
 		snprintf(fwdbuf[i], sizeof(fwdbuf[i]), "%s@%u", c->conf->resolver[i].ip,
@@ -477,7 +512,8 @@ static int scheduler_main(struct child *c)
 	c->rctx.would_defer_arg = c;
 	snprintf(path, sizeof(path), "%s/log-only.jsonl", c->conf->queue_dir);
 	c->journal = fopen(path, "a");
-	if (ctl_listen(c, &err) != 0 || relay_sched_new(&c->rctx, c->q, &c->sched, &err) != DG_OK) {
+	if (ctl_listen(c, &err) != 0 || relay_sched_new(&c->rctx, c->q, &c->sched, &err) != DG_OK ||
+	    sched_ops_start(c, &err) != DG_OK) {
 		DG_LOG(&c->log, DG_LOG_ERROR, "scheduler: %s", err.msg);
 		goto out;
 	}
@@ -488,6 +524,9 @@ static int scheduler_main(struct child *c)
 	event_free(peer_ev);
 	rc = 0;
 out:
+	relay_metrics_set_alarm(c->metrics, NULL);
+	relay_alarm_free(c->alarm);
+	relay_metrics_free(c->metrics);
 	relay_sched_free(c->sched);
 	if (c->ctl != NULL) {
 		evconnlistener_free(c->ctl);

@@ -374,6 +374,7 @@ static void sched_expire(struct relay_sched *s, struct sched_msg *m, uint64_t no
 		snprintf(q->reason, sizeof(q->reason), "%s", why);
 		reason_clean(q->reason);
 		q->state = DG_QUEUE_RCPT_BOUNCED;
+		s->st.bounced++;
 		changed = true;
 	}
 	if (changed) {
