@@ -44,7 +44,8 @@
 /* How a key's value is read. */
 enum conf_kind {
 	K_LISTEN,   /* ADDR:PORT list */
-	K_PATH,     /* char * at off */
+	K_PATH,     /* char * at off, a file checked by dg_relay_conf_check() */
+	K_TEXT,     /* char * at off, free text (a name, an address, a shell command) */
 	K_ALLOW,    /* CIDR list */
 	K_MODE,     /* enforce | log-only */
 	K_RESOLVER, /* ADDR[@PORT] list */
@@ -63,7 +64,7 @@ struct conf_key {
 	const char *name;
 	enum conf_kind kind;
 	bool list;
-	size_t off;        /* K_PATH, K_U32, K_DURATION */
+	size_t off;        /* K_PATH, K_TEXT, K_U32, K_DURATION */
 	uint32_t min, max; /* K_U32, K_DURATION (seconds) */
 	const char *help;
 };
@@ -111,9 +112,9 @@ static const struct conf_key conf_keys[] = {
     {"sts-cache", K_PATH, false, OFF(sts_cache), 0, 0,
      "DIR of cached MTA-STS policies (default QUEUE/sts-cache)"},
     {"delivery-port", K_PORT, false, 0, 0, 0, "PORT to deliver to (default 25; tests only)"},
-    {"tlsrpt-org", K_PATH, false, OFF(tlsrpt_org), 0, 0,
+    {"tlsrpt-org", K_TEXT, false, OFF(tlsrpt_org), 0, 0,
      "NAME, organization-name of TLS-RPT reports (default: the helo name)"},
-    {"tlsrpt-contact", K_PATH, false, OFF(tlsrpt_contact), 0, 0,
+    {"tlsrpt-contact", K_TEXT, false, OFF(tlsrpt_contact), 0, 0,
      "ADDRESS, contact-info of TLS-RPT reports (default postmaster@<helo>)"},
     {"tlsrpt-hour", K_U32, false, OFF(tlsrpt_hour), 0, 23,
      "HOUR (UTC) at which the previous day's TLS-RPT reports are sent (default 1)"},
@@ -123,7 +124,7 @@ static const struct conf_key conf_keys[] = {
      "N queued messages that raise the queue alarm (default 0: off)"},
     {"alarm-queue-age", K_DURATION, false, OFF(alarm_queue_age_s), 0, 90 * DAY_S,
      "DURATION the oldest message may wait before the queue alarm (default 0: off)"},
-    {"alarm-command", K_PATH, false, OFF(alarm_command), 0, 0,
+    {"alarm-command", K_TEXT, false, OFF(alarm_command), 0, 0,
      "COMMAND run by /bin/sh when the queue alarm is raised (JSON on stdin)"},
 };
 
@@ -198,7 +199,7 @@ void dg_relay_conf_cleanup(struct dg_relay_conf *c)
 	if (c == NULL)
 		return;
 	for (size_t i = 0; i < N_KEYS; i++) {
-		if (conf_keys[i].kind == K_PATH) {
+		if (conf_keys[i].kind == K_PATH || conf_keys[i].kind == K_TEXT) {
 			char **p = (char **)(void *)((char *)c + conf_keys[i].off);
 
 			free(*p);
@@ -423,6 +424,7 @@ static enum dg_status conf_value(struct dg_relay_conf *c, const struct conf_key 
 			c->has_metrics = true;
 		return st;
 	case K_PATH:
+	case K_TEXT:
 		path = (char **)(void *)((char *)c + k->off);
 		free(*path);
 		*path = dg_xstrdup(v);
@@ -633,7 +635,8 @@ enum dg_status dg_relay_conf_check(const struct dg_relay_conf *c, struct dg_err 
 		enum dg_status st;
 
 		if (k->kind != K_PATH || strcmp(k->name, "queue") == 0 ||
-		    strcmp(k->name, "pid-file") == 0 || strcmp(k->name, "sts-cache") == 0)
+		    strcmp(k->name, "pid-file") == 0 || strcmp(k->name, "sts-cache") == 0 ||
+		    strcmp(k->name, "tlsrpt-dir") == 0)
 			continue;
 		st = conf_file_check(k->name,
 		                     *(char *const *)(const void *)((const char *)c + k->off), err);

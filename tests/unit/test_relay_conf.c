@@ -677,6 +677,12 @@ static void test_load_check_finish(void **state)
 	dg_relay_conf_begin_source(&c);
 	assert_int_equal(dg_relay_conf_set(&c, "tls-key", key, &err), DG_OK);
 	assert_int_equal(dg_relay_conf_check(&c, &err), DG_OK);
+	/* free-text keys are not files: a shell command or a name passes the check */
+	assert_int_equal(dg_relay_conf_set(&c, "alarm-command", "cat > /nonexistent/x", &err),
+			 DG_OK);
+	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-org", "Example Mail", &err), DG_OK);
+	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-dir", "/nonexistent/tlsrpt", &err), DG_OK);
+	assert_int_equal(dg_relay_conf_check(&c, &err), DG_OK);
 
 	/* an unreadable file is named */
 	assert_int_equal(dg_relay_conf_set(&c, "ca-file", "/nonexistent/ca.pem", &err), DG_OK);
