@@ -119,6 +119,9 @@ void cmd_rollover_usage(FILE *out);
 /** Run "daneguard relay" and its queue/report commands (cmd_relay.c). @return exit code */
 int cmd_relay_main(int argc, char **argv);
 
+/** Run "daneguard relay tlsrpt ..." (cmd_relay_tlsrpt.c). @return exit code */
+int cmd_relay_tlsrpt(int argc, char **argv);
+
 /** Print the complete help of "daneguard relay". */
 void cmd_relay_usage(FILE *out);
 

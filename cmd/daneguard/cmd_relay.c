@@ -42,6 +42,7 @@ void cmd_relay_usage(FILE *out)
 		"usage: daneguard relay [--config FILE] [--KEY VALUE]...\n"
 		"       daneguard relay queue list|show ID|flush|delete ID [--config FILE | --queue DIR] [--json]\n"
 		"       daneguard relay report [--config FILE | --queue DIR] [--days N] [--json]\n"
+		"       daneguard relay tlsrpt show|send [--config FILE | --queue DIR] [--day YYYY-MM-DD] [--json]\n"
 		"\n"
 		"Run an outbound SMTP relay (smarthost) in the foreground. Each destination gets its\n"
 		"mail only as its policy allows: MX hosts with usable TLSA records over DANE-verified\n"
@@ -61,6 +62,9 @@ void cmd_relay_usage(FILE *out)
 		"       running relay), delete ID (through the running relay when there is one).\n"
 		"report: what log-only mode would have deferred, per domain, over the last N days\n"
 		"       (default 7), from QUEUE/log-only.jsonl.\n"
+		"tlsrpt: show prints the RFC 8460 reports of a UTC day (default today so far) as\n"
+		"       they are or will be sent; send asks the running relay to send that day's\n"
+		"       reports now (they go out once a day by themselves at tlsrpt-hour UTC).\n"
 		"\n"
 		"exit status: 0 ok; 64 usage or configuration error; 66 a file cannot be read;\n"
 		"  69 (queue flush) no relay running; 74 queue or socket I/O error; 70 internal.\n"
@@ -76,6 +80,8 @@ int cmd_relay_main(int argc, char **argv)
 		return relay_queue(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "report") == 0)
 		return relay_report(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "tlsrpt") == 0)
+		return cmd_relay_tlsrpt(argc, argv);
 	return relay_serve(argc, argv);
 }
 

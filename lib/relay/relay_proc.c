@@ -22,6 +22,7 @@
 #include "relay_int.h"
 #include "relay_metrics.h"
 #include "relay_smtpd.h"
+#include "relay_tlsrpt.h"
 
 #include <daneguard/mtasts.h>
 
@@ -31,6 +32,9 @@
 #include <event2/bufferevent.h>
 #include <event2/buffer.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <openssl/evp.h>
@@ -124,6 +128,8 @@ struct child {
 	int peer_fd;                     /* receiver <-> scheduler */
 	int *listen_fds;
 	size_t n_listen;
+	uid_t run_uid;                   /* drop to these (conf "user"), or 0: stay */
+	gid_t run_gid;
 	/* receiver */
 	struct dg_queue *q;
 	struct dg_relay_smtpd *smtpd;
@@ -135,6 +141,7 @@ struct child {
 	struct relay_sched *sched;
 	struct relay_metrics *metrics;
 	struct relay_alarm *alarm;
+	struct relay_tlsrpt *tlsrpt;
 	struct evconnlistener *ctl;
 	FILE *journal;
 	bool stopping;
@@ -231,7 +238,8 @@ static int receiver_main(struct child *c)
 
 	if (!child_open_queue(c))
 		return 1;
-	if (c->conf->tls_cert != NULL && (c->server_tls = server_tls_new(c->conf, &err)) == NULL) {
+	if (c->conf->tls_cert != NULL && c->server_tls == NULL &&
+	    (c->server_tls = server_tls_new(c->conf, &err)) == NULL) {
 		DG_LOG(&c->log, DG_LOG_ERROR, "%s", err.msg);
 		return 1;
 	}
@@ -343,6 +351,12 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
 			evbuffer_add_printf(bufferevent_get_output(bev), "ok deleted %s\n", line + 7);
 		else
 			evbuffer_add_printf(bufferevent_get_output(bev), "error %s\n", err.msg);
+	} else if (strncmp(line, "tlsrpt-send ", 12) == 0) {
+		if (relay_tlsrpt_run_now(c->tlsrpt, line + 12) == DG_OK)
+			evbuffer_add_printf(bufferevent_get_output(bev), "ok tlsrpt %s\n", line + 12);
+		else
+			evbuffer_add_printf(bufferevent_get_output(bev), "error tlsrpt %s failed\n",
+					    line + 12);
 	} else if (strcmp(line, "status") == 0) {
 		struct relay_sched_stats st;
 
@@ -446,10 +460,20 @@ static void stats_of(void *arg, struct relay_sched_stats *out)
 	relay_sched_stats(((struct child *)arg)->sched, out);
 }
 
-/* Operations around the scheduler: metrics endpoint and observer, queue alarms. */
+static void tlsrpt_queued(void *arg, const char *id)
+{
+	relay_sched_notify(((struct child *)arg)->sched, id);
+}
+
+/* Operations around the scheduler: metrics endpoint and observer, queue alarms, TLS-RPT. */
 static enum dg_status sched_ops_start(struct child *c, struct dg_err *err)
 {
 	enum dg_status st;
+
+	st = relay_tlsrpt_new(c->base, c->conf, c->q, tlsrpt_queued, c, &c->log, &c->tlsrpt, err);
+	if (st != DG_OK)
+		return st;
+	c->rctx.obs[c->rctx.n_obs++] = (struct relay_observer){relay_tlsrpt_attempt, c->tlsrpt};
 
 	st = relay_metrics_new(c->base, c->conf, sched_of, c, &c->log, &c->metrics, err);
 	if (st != DG_OK)
@@ -524,6 +548,7 @@ static int scheduler_main(struct child *c)
 	event_free(peer_ev);
 	rc = 0;
 out:
+	relay_tlsrpt_free(c->tlsrpt);
 	relay_metrics_set_alarm(c->metrics, NULL);
 	relay_alarm_free(c->alarm);
 	relay_metrics_free(c->metrics);
@@ -602,21 +627,50 @@ static void child_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* STYLE 6: the receiver and the scheduler run unprivileged (conf "user"). */
+static int child_drop(struct child *c)
+{
+	if (setgroups(1, &c->run_gid) != 0 || setgid(c->run_gid) != 0 ||
+	    setuid(c->run_uid) != 0 || getuid() != c->run_uid || geteuid() != c->run_uid) {
+		DG_LOG_ERRNO(&c->log, DG_LOG_ERROR, errno, "cannot become uid %ld gid %ld",
+			     (long)c->run_uid, (long)c->run_gid);
+		return -1;
+	}
+	if (setuid(0) == 0) { /* must not be able to come back */
+		DG_LOG(&c->log, DG_LOG_ERROR, "privileges could be regained after dropping them");
+		return -1;
+	}
+	return 0;
+}
+
 static int child_run(struct child *c)
 {
 	struct event *sigs[3];
 	int rc, signos[3] = {SIGTERM, SIGINT, SIGHUP};
+	pid_t parent = getppid();
+	struct dg_err err = {0};
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	signal(SIGPIPE, SIG_IGN);
-	c->base = event_base_new();
-	if (c->base == NULL)
-		return 1;
 	dg_log_init(&c->log);
 	c->log.level = c->conf->log_level;
 	c->log.cb = child_log_cb;
 	c->log.arg = c;
 	*dg_log_global() = c->log;
+	/* what needs the starting user: the receiver's TLS key (often readable by root only) */
+	if (c->role == ROLE_RECEIVER && c->conf->tls_cert != NULL &&
+	    (c->server_tls = server_tls_new(c->conf, &err)) == NULL) {
+		DG_LOG(&c->log, DG_LOG_ERROR, "%s", err.msg);
+		return 1;
+	}
+	if (c->run_uid != 0 && child_drop(c) != 0)
+		return 1;
+	/* after the credential change, which clears it; the parent may be gone already */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	c->base = event_base_new();
+	if (c->base == NULL)
+		return 1;
 	for (int i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(c->base, signos[i], child_signal_cb, c);
 		event_add(sigs[i], NULL);
@@ -643,6 +697,8 @@ struct sup {
 	bool ready[3];
 	bool notified;
 	sigset_t old_mask;    /* signal mask to give the children */
+	uid_t run_uid;        /* conf "user", 0 when not set */
+	gid_t run_gid;
 	volatile sig_atomic_t stop, hup, chld;
 };
 
@@ -682,6 +738,8 @@ static pid_t sup_fork(struct sup *s, int role)
 		c.sup_fd = s->sup_fd[1];
 		c.peer_fd = role == ROLE_RECEIVER ? s->peer_fd[0] : s->peer_fd[1];
 		c.listen_fds = s->listen_fds;
+		c.run_uid = s->run_uid;
+		c.run_gid = s->run_gid;
 		c.n_listen = role == ROLE_RECEIVER ? s->n_listen : 0;
 		if (role == ROLE_SCHEDULER)
 			for (size_t i = 0; i < s->n_listen; i++)
@@ -819,6 +877,50 @@ static void sup_reload(struct sup *s)
 	dg_relay_conf_cleanup(&nc);
 }
 
+static uid_t g_chown_uid;
+static gid_t g_chown_gid;
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return lchown(path, g_chown_uid, g_chown_gid) == 0 ? 0 : -1;
+}
+
+/* Resolve conf "user" and give it the queue (and what lives in it). */
+static enum dg_status sup_user(struct sup *s, struct dg_err *err)
+{
+	const struct passwd *pw;
+
+	if (s->conf->user == NULL)
+		return DG_OK;
+	if ((pw = getpwnam(s->conf->user)) == NULL)
+		return dg_err_set(err, DG_E_CONFIG, "user %s: no such user", s->conf->user);
+	if (pw->pw_uid == 0)
+		return dg_err_set(err, DG_E_CONFIG, "user %s: is root, which drops nothing",
+				  s->conf->user);
+	if (geteuid() != 0)
+		return dg_err_set(err, DG_E_CONFIG, "user %s: the relay must be started as root to "
+				  "switch users", s->conf->user);
+	s->run_uid = pw->pw_uid;
+	s->run_gid = pw->pw_gid;
+	g_chown_uid = pw->pw_uid;
+	g_chown_gid = pw->pw_gid;
+	if (nftw(s->conf->queue_dir, chown_one, 16, FTW_PHYS) != 0)
+		return dg_err_set_errno(err, DG_E_IO, errno, "queue %s: cannot give it to user %s",
+					s->conf->queue_dir, s->conf->user);
+	if (s->conf->sts_cache != NULL) {
+		mkdir(s->conf->sts_cache, 0700);
+		nftw(s->conf->sts_cache, chown_one, 16, FTW_PHYS);
+	}
+	if (s->conf->tlsrpt_dir != NULL) {
+		mkdir(s->conf->tlsrpt_dir, 0700);
+		nftw(s->conf->tlsrpt_dir, chown_one, 16, FTW_PHYS);
+	}
+	return DG_OK;
+}
+
 static int write_pid_file(const char *path, struct dg_err *err)
 {
 	FILE *f = fopen(path, "w");
@@ -853,6 +955,8 @@ enum dg_status dg_relay_run(const char *conf_path, struct dg_relay_conf *conf, s
 		fprintf(stderr, "daneguard relay: queue %s: %zu unreadable file(s) moved to "
 			"corrupt/\n", conf->queue_dir, dg_queue_corrupt_count(q));
 	dg_queue_free(q);
+	if (sup_user(&s, err) != DG_OK)
+		return err != NULL ? err->code : DG_E_CONFIG;
 	for (size_t i = 0; i < conf->n_listen; i++) {
 		int fd = bind_listener(&conf->listen[i], err);
 
