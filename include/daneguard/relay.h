@@ -251,6 +251,7 @@ struct dg_relay_conf {
 	uint32_t alarm_queue_size;            /**< queue alarm: messages, 0 = off */
 	uint32_t alarm_queue_age_s;           /**< queue alarm: oldest age, 0 = off */
 	char *alarm_command;                  /**< run on alarm (sh -c), or NULL */
+	char *user;                           /**< run the children as this user, or NULL */
 	uint64_t given; /**< keys given since the current source began (bit = key index) */
 };
 

@@ -124,6 +124,8 @@ static const struct conf_key conf_keys[] = {
      "N queued messages that raise the queue alarm (default 0: off)"},
     {"alarm-queue-age", K_DURATION, false, OFF(alarm_queue_age_s), 0, 90 * DAY_S,
      "DURATION the oldest message may wait before the queue alarm (default 0: off)"},
+    {"user", K_TEXT, false, OFF(user), 0, 0,
+     "NAME of the unprivileged user the receiver and scheduler run as (needs start as root)"},
     {"alarm-command", K_TEXT, false, OFF(alarm_command), 0, 0,
      "COMMAND run by /bin/sh when the queue alarm is raised (JSON on stdin)"},
 };
@@ -137,7 +139,7 @@ static const char *const conf_key_names[] = {
     "max-deliveries", "timeout",        "tls-cert",   "tls-key",   "client-cert-sha256",
     "metrics",        "log-level",      "pid-file",   "dsn-from",  "sts-cache",
     "delivery-port",  "tlsrpt-org",     "tlsrpt-contact", "tlsrpt-hour", "tlsrpt-dir",
-    "alarm-queue-size", "alarm-queue-age", "alarm-command",
+    "alarm-queue-size", "alarm-queue-age", "user", "alarm-command",
 };
 
 _Static_assert(sizeof(conf_key_names) / sizeof(conf_key_names[0]) == N_KEYS,

@@ -117,6 +117,8 @@ static void conf_show(const struct dg_relay_conf *c, const char *key, char *out,
 		snprintf(out, size, "%u", c->alarm_queue_size);
 	else if (strcmp(key, "alarm-queue-age") == 0)
 		snprintf(out, size, "%u", c->alarm_queue_age_s);
+	else if (strcmp(key, "user") == 0)
+		snprintf(out, size, "%s", opt(c->user));
 	else if (strcmp(key, "alarm-command") == 0)
 		snprintf(out, size, "%s", opt(c->alarm_command));
 	else
@@ -227,6 +229,7 @@ static const struct set_case set_cases[] = {
     {"alarm-queue-age", "4h", DG_OK, "14400"},
     {"alarm-queue-age", "91d", DG_E_CONFIG, "alarm-queue-age: 91d is not in 0..90d"},
     {"alarm-command", "logger -t relay-alarm", DG_OK, "logger -t relay-alarm"},
+    {"user", "daneguard", DG_OK, "daneguard"},
     {"timeout", "1h", DG_OK, "3600"},
     {"timeout", "2h", DG_E_CONFIG, "timeout: 2h is not in 1s..1h"},
     {"timeout", "", DG_E_CONFIG, "timeout: empty value"},
@@ -334,7 +337,7 @@ static void test_keys_and_help(void **state)
 	struct dg_err err = {0};
 
 	(void)state;
-	assert_int_equal(n, 33);
+	assert_int_equal(n, 34);
 	dg_relay_conf_init(&c);
 	for (size_t i = 0; i < n; i++) {
 		const char *help = dg_relay_conf_key_help(keys[i]);
