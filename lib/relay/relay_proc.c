@@ -586,10 +586,18 @@ static void child_reload(struct child *c)
 		dg_relay_conf_cleanup(&nc);
 		return;
 	}
-	/* live: mode, policy table, allowed clients; the rest needs a restart */
+	/* live: mode, policy table, allowed clients, alarm thresholds; the rest needs a restart */
 	c->conf->mode = nc.mode;
 	memcpy(c->conf->allow, nc.allow, sizeof(nc.allow));
 	c->conf->n_allow = nc.n_allow;
+	c->conf->alarm_queue_size = nc.alarm_queue_size;
+	c->conf->alarm_queue_age_s = nc.alarm_queue_age_s;
+	{
+		char *old_cmd = c->conf->alarm_command;
+
+		c->conf->alarm_command = nc.alarm_command;
+		nc.alarm_command = old_cmd; /* freed with nc */
+	}
 	if (c->role == ROLE_SCHEDULER) {
 		char *old = c->conf->policy_map;
 
