@@ -12,6 +12,7 @@ PKGS=(
   libssl-dev openssl libunbound-dev libevent-dev libjansson-dev libcmocka-dev libldns-dev
   libcurl4-openssl-dev libsqlite3-dev libpq-dev postgresql zlib1g-dev python3-jsonschema
   nsd unbound ldnsutils postfix bind9-dnsutils iproute2 python3 procps bc nginx knot
+  libopendkim-dev
 )
 # Optional: tests that use these skip with a message when they are missing.
 #   chromium: the headless-browser checks of `report html` (tests/integration/report_html)

@@ -253,6 +253,9 @@ struct dg_relay_conf {
 	char *alarm_command;                  /**< run on alarm (sh -c), or NULL */
 	char *user;                           /**< run the children as this user, or NULL */
 	uint64_t given; /**< keys given since the current source began (bit = key index) */
+	char *tlsrpt_dkim_key;      /**< PEM private key that DKIM-signs report mails, or NULL */
+	char *tlsrpt_dkim_selector; /**< its DKIM selector (s=), required with the key */
+	char *tlsrpt_dkim_domain;   /**< DKIM d=, NULL: the domain of tlsrpt-contact */
 };
 
 /**

@@ -369,4 +369,60 @@ bool dg_tlsrpt_sent_state(const struct dg_tlsrpt_sent *s, const char *domain, co
 /** @param s record (taken), may be NULL */
 void dg_tlsrpt_sent_free(struct dg_tlsrpt_sent *s);
 
+
+/* ------------------------------------------------------------------------ */
+/* DKIM signing of report mails (tlsrpt_dkim.c, SPEC RPT-7, RFC 6376)       */
+/* ------------------------------------------------------------------------ */
+
+/** Largest DKIM private key file read (bytes). */
+#define DG_TLSRPT_DKIM_KEY_MAX (64u * 1024u)
+/** Largest message dg_tlsrpt_dkim_sign() signs (bytes). */
+#define DG_TLSRPT_DKIM_MSG_MAX (96u * 1024u * 1024u)
+
+/**
+ * A DKIM signing identity. Filled by dg_tlsrpt_dkim_load() (which owns the strings through
+ * @c priv), or by a caller that points the fields at its own strings and leaves @c priv NULL.
+ */
+struct dg_tlsrpt_dkim {
+	const char *domain;   /**< d= (SDID), e.g. the submitter domain */
+	const char *selector; /**< s=; the key is published at SELECTOR._domainkey.DOMAIN */
+	const char *key_pem;  /**< PEM private key (RSA or Ed25519), NUL-terminated */
+	void *priv;           /**< storage of dg_tlsrpt_dkim_load() (owned), or NULL */
+};
+
+/**
+ * Read a PEM private key file and check that it is an RSA (at least 1024 bits) or Ed25519
+ * key, so a bad key is found at start-up rather than at the first report.
+ * @param path     PEM file (borrowed); named in every error
+ * @param domain   d= (borrowed, copied)
+ * @param selector s= (borrowed, copied)
+ * @param out      filled on success; release with dg_tlsrpt_dkim_cleanup() (borrowed)
+ * @param err      error detail (may be NULL)
+ * @return DG_OK, DG_E_IO (unreadable), DG_E_LIMIT (too large) or DG_E_CONFIG (not a usable
+ *         key); @p out holds nothing to free on error
+ */
+enum dg_status dg_tlsrpt_dkim_load(const char *path, const char *domain, const char *selector,
+				   struct dg_tlsrpt_dkim *out, struct dg_err *err);
+
+/** Free what dg_tlsrpt_dkim_load() allocated. @param k identity (borrowed), may be NULL */
+void dg_tlsrpt_dkim_cleanup(struct dg_tlsrpt_dkim *k);
+
+/**
+ * DKIM-sign a complete CRLF message with libopendkim (SPEC RPT-7, RFC 8460 3, RFC 6376):
+ * a DKIM-Signature header is prepended with a=rsa-sha256 or a=ed25519-sha256 (from the key
+ * type), c=relaxed/relaxed, no l= tag, and h= naming those of From, To, Subject, Date,
+ * Message-ID, MIME-Version, Content-Type, TLS-Report-Domain and TLS-Report-Submitter that
+ * the message holds (From is required).
+ * @param k       identity (borrowed)
+ * @param msg     the message (borrowed), headers, empty line, body, CRLF line ends
+ * @param len     its length (at most DG_TLSRPT_DKIM_MSG_MAX)
+ * @param out     receives the signed message; the caller frees it with free()
+ * @param out_len receives its length
+ * @param err     error detail (may be NULL)
+ * @return DG_OK, DG_E_CONFIG (bad key, selector or domain), DG_E_PARSE (no From header),
+ *         DG_E_LIMIT or DG_E_INTERNAL (libopendkim failed)
+ */
+enum dg_status dg_tlsrpt_dkim_sign(const struct dg_tlsrpt_dkim *k, const uint8_t *msg, size_t len,
+				   uint8_t **out, size_t *out_len, struct dg_err *err);
+
 #endif /* DANEGUARD_TLSRPT_H */

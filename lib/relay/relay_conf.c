@@ -128,6 +128,13 @@ static const struct conf_key conf_keys[] = {
      "NAME of the unprivileged user the receiver and scheduler run as (needs start as root)"},
     {"alarm-command", K_TEXT, false, OFF(alarm_command), 0, 0,
      "COMMAND run by /bin/sh when the queue alarm is raised (JSON on stdin)"},
+    /* SPEC RPT-7 (RFC 8460 3): report mails MUST be DKIM-signed */
+    {"tlsrpt-dkim-key", K_PATH, false, OFF(tlsrpt_dkim_key), 0, 0,
+     "FILE, PEM private key (RSA or Ed25519) that DKIM-signs TLS-RPT report mails"},
+    {"tlsrpt-dkim-selector", K_TEXT, false, OFF(tlsrpt_dkim_selector), 0, 0,
+     "SELECTOR of the DKIM key (required with tlsrpt-dkim-key)"},
+    {"tlsrpt-dkim-domain", K_TEXT, false, OFF(tlsrpt_dkim_domain), 0, 0,
+     "DOMAIN of the DKIM signature (default: the domain of tlsrpt-contact)"},
 };
 
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -140,6 +147,7 @@ static const char *const conf_key_names[] = {
     "metrics",        "log-level",      "pid-file",   "dsn-from",  "sts-cache",
     "delivery-port",  "tlsrpt-org",     "tlsrpt-contact", "tlsrpt-hour", "tlsrpt-dir",
     "alarm-queue-size", "alarm-queue-age", "user", "alarm-command",
+    "tlsrpt-dkim-key", "tlsrpt-dkim-selector", "tlsrpt-dkim-domain",
 };
 
 _Static_assert(sizeof(conf_key_names) / sizeof(conf_key_names[0]) == N_KEYS,
@@ -160,6 +168,8 @@ static enum dg_status conf_value(struct dg_relay_conf *c, const struct conf_key 
 static enum dg_status conf_line(struct dg_relay_conf *c, char *s, unsigned line, const char *source,
                                 unsigned *first_line, struct dg_err *err);
 static enum dg_status conf_file_check(const char *key, const char *path, struct dg_err *err);
+static bool conf_selector_ok(const char *v);
+static enum dg_status conf_dkim_check(const struct dg_relay_conf *c, struct dg_err *err);
 
 static const char dur_units[] = "smhd";
 static const uint64_t dur_mult[] = {1, 60, 3600, DAY_S};
@@ -613,9 +623,56 @@ static enum dg_status conf_file_check(const char *key, const char *path, struct 
 	return DG_OK;
 }
 
+/* RFC 6376 3.1: selector = sub-domain *("." sub-domain); labels of letters, digits, '-'. */
+static bool conf_selector_ok(const char *v)
+{
+	size_t label = 0, len = strlen(v);
+
+	if (len == 0 || len > 200)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		if (v[i] == '.' || v[i] == '\0') {
+			if (label == 0 || label > 63 || v[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if (dg_ascii_isalnum((unsigned char)v[i]) || (v[i] == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* SPEC RPT-7: the DKIM key, its selector and domain go together and must be DNS names. */
+static enum dg_status conf_dkim_check(const struct dg_relay_conf *c, struct dg_err *err)
+{
+	char name[DG_NAME_BUF_SIZE];
+	struct dg_err e = {0};
+
+	if (c->tlsrpt_dkim_key == NULL) {
+		if (c->tlsrpt_dkim_selector != NULL || c->tlsrpt_dkim_domain != NULL)
+			return dg_err_set(err, DG_E_CONFIG, "%s is set but tlsrpt-dkim-key is not",
+			                  c->tlsrpt_dkim_selector != NULL ? "tlsrpt-dkim-selector"
+			                                                  : "tlsrpt-dkim-domain");
+		return DG_OK;
+	}
+	if (c->tlsrpt_dkim_selector == NULL)
+		return dg_err_set(err, DG_E_CONFIG,
+		                  "tlsrpt-dkim-key is set but tlsrpt-dkim-selector is not");
+	if (!conf_selector_ok(c->tlsrpt_dkim_selector))
+		return dg_err_set(err, DG_E_CONFIG, "tlsrpt-dkim-selector: '%.64s' is not a DNS name",
+		                  c->tlsrpt_dkim_selector);
+	if (c->tlsrpt_dkim_domain != NULL &&
+	    dg_name_normalize(c->tlsrpt_dkim_domain, name, sizeof(name), &e) != DG_OK)
+		return dg_err_set(err, DG_E_CONFIG, "tlsrpt-dkim-domain: %s", e.msg);
+	return DG_OK;
+}
+
 enum dg_status dg_relay_conf_check(const struct dg_relay_conf *c, struct dg_err *err)
 {
 	char a[24], b[24];
+	enum dg_status st;
 
 	if (c->queue_dir == NULL)
 		return dg_err_set(err, DG_E_CONFIG, "queue: required (the queue directory)");
@@ -632,9 +689,10 @@ enum dg_status dg_relay_conf_check(const struct dg_relay_conf *c, struct dg_err 
 		    err, DG_E_CONFIG, "retry-min (%s) is greater than retry-max (%s)",
 		    conf_fmt_scaled(c->retry_min_s, dur_units, dur_mult, a, sizeof(a)),
 		    conf_fmt_scaled(c->retry_max_s, dur_units, dur_mult, b, sizeof(b)));
+	if ((st = conf_dkim_check(c, err)) != DG_OK)
+		return st;
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
-		enum dg_status st;
 
 		if (k->kind != K_PATH || strcmp(k->name, "queue") == 0 ||
 		    strcmp(k->name, "pid-file") == 0 || strcmp(k->name, "sts-cache") == 0 ||

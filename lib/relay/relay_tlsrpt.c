@@ -22,8 +22,13 @@
  * record of sent reports before the next decision depends on it, so a restart neither sends
  * a delivered report again nor forgets failures: failed deliveries are retried with doubling
  * delays from RELAY_TLSRPT_RETRY_MIN_S for RELAY_TLSRPT_RETRY_WINDOW_S (SPEC RPT-7).
- * Ownership: the reporter owns the store, the cached day and record, the timer and the posts;
- * conf, queue, base and log are borrowed.
+ * DKIM (SPEC RPT-7, RFC 8460 3 MUST): with tlsrpt-dkim-key set, the key is loaded and checked
+ * once by relay_tlsrpt_new() (a bad key stops the start) and every report mail is signed by
+ * dg_tlsrpt_dkim_sign() before it is queued, with d= tlsrpt-dkim-domain, else the domain of
+ * the contact address (the submitter). Without a key, mails are queued unsigned and one
+ * warning at start says so; a signing failure is a failed attempt, retried like the others.
+ * Ownership: the reporter owns the store, the cached day and record, the timer, the posts
+ * and the DKIM key; conf, queue, base and log are borrowed.
  */
 #include "relay_tlsrpt.h"
 
@@ -64,6 +69,8 @@ struct relay_tlsrpt {
 	struct event *tick;
 	char contact[DG_RELAY_ADDR_MAX + 1];
 	struct dg_tlsrpt_meta meta;
+	struct dg_tlsrpt_dkim dkim; /**< loaded key when @c has_dkim */
+	bool has_dkim;
 	uint32_t jitter_s;
 	/* the day being sent and its record of sent reports */
 	char day[DG_TLSRPT_DAY_SIZE];
@@ -95,6 +102,7 @@ static bool post_running(const struct relay_tlsrpt *t, const char *day, const ch
                          const char *rua);
 static void post_free(struct rpt_post *p);
 static uint64_t backoff_s(unsigned failures);
+static enum dg_status dkim_setup(struct relay_tlsrpt *t, struct dg_err *err);
 
 void relay_tlsrpt_meta(const struct dg_relay_conf *conf, char contact[DG_RELAY_ADDR_MAX + 1],
                        struct dg_tlsrpt_meta *meta)
@@ -125,6 +133,32 @@ enum dg_status relay_tlsrpt_dir(const struct dg_relay_conf *conf, char *out, siz
 	return n < 0 || (size_t)n >= size ? DG_E_CONFIG : DG_OK;
 }
 
+/* SPEC RPT-7: load the DKIM key once, or warn that reports go out unsigned. */
+static enum dg_status dkim_setup(struct relay_tlsrpt *t, struct dg_err *err)
+{
+	const struct dg_relay_conf *c = t->conf;
+	const char *domain;
+	enum dg_status st;
+
+	if (c->tlsrpt_dkim_key == NULL) {
+		DG_LOG(t->log, DG_LOG_WARN,
+		       "tlsrpt dkim=none reason=\"RFC 8460 wants report mails DKIM-signed; set "
+		       "tlsrpt-dkim-key and tlsrpt-dkim-selector\"");
+		return DG_OK;
+	}
+	if (c->tlsrpt_dkim_selector == NULL)
+		return dg_err_set(err, DG_E_CONFIG,
+		                  "tlsrpt-dkim-key is set but tlsrpt-dkim-selector is not");
+	domain = c->tlsrpt_dkim_domain != NULL ? c->tlsrpt_dkim_domain : t->meta.submitter;
+	if ((st = dg_tlsrpt_dkim_load(c->tlsrpt_dkim_key, domain, c->tlsrpt_dkim_selector, &t->dkim,
+	                              err)) != DG_OK)
+		return st;
+	t->has_dkim = true;
+	DG_LOG(t->log, DG_LOG_INFO, "tlsrpt dkim=on domain=%s selector=%s", t->dkim.domain,
+	       t->dkim.selector);
+	return DG_OK;
+}
+
 enum dg_status relay_tlsrpt_new(struct event_base *base, const struct dg_relay_conf *conf,
                                 struct dg_queue *q, void (*queued)(void *arg, const char *id),
                                 void *queued_arg, const struct dg_log *log,
@@ -153,7 +187,12 @@ enum dg_status relay_tlsrpt_new(struct event_base *base, const struct dg_relay_c
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = (uint32_t)dg_clock_mono_ms();
 	t->jitter_s = r % RELAY_TLSRPT_JITTER_S;
+	if ((st = dkim_setup(t, err)) != DG_OK) {
+		free(t);
+		return st;
+	}
 	if ((st = dg_tlsrpt_store_open(dir, &t->store, err)) != DG_OK) {
+		dg_tlsrpt_dkim_cleanup(&t->dkim);
 		free(t);
 		return st;
 	}
@@ -177,6 +216,7 @@ void relay_tlsrpt_free(struct relay_tlsrpt *t)
 	dg_tlsrpt_store_free(t->store);
 	dg_tlsrpt_day_free(t->agg);
 	dg_tlsrpt_sent_free(t->sent);
+	dg_tlsrpt_dkim_cleanup(&t->dkim);
 	free(t);
 }
 
@@ -448,6 +488,19 @@ static enum dg_status send_mail(struct relay_tlsrpt *t, const char *domain, cons
 		return dg_err_set(err, DG_E_CONFIG, "report sender %s too long", m.from);
 	if ((st = dg_tlsrpt_mail_compose(&m, &text, &len, err)) != DG_OK)
 		return st;
+	if (t->has_dkim) {
+		/* SPEC RPT-7: the report mail MUST carry a DKIM signature without l= */
+		uint8_t *signed_msg = NULL;
+		size_t signed_len = 0;
+
+		st = dg_tlsrpt_dkim_sign(&t->dkim, (const uint8_t *)text, len, &signed_msg,
+		                         &signed_len, err);
+		free(text);
+		if (st != DG_OK)
+			return st;
+		text = (char *)signed_msg;
+		len = signed_len;
+	}
 	memset(&env, 0, sizeof(env));
 	memset(&rcpt, 0, sizeof(rcpt));
 	/* SPEC RPT-7: a report has a real sender (its bounces must reach someone), never <> */

@@ -9,7 +9,8 @@
  * application/tlsrpt+gzip part in base64, the TLS-Report-Domain and TLS-Report-Submitter
  * headers, the fixed Subject form and "TLS-Required: No" (RFC 8689) so that a TLS failure
  * towards the report's receiver does not keep the report from it. DKIM signing (RFC 8460 3
- * MUST) is not done here: the relay's upstream or an outbound signer has to add it.
+ * MUST) is a separate step on the composed message (tlsrpt_dkim.c), done by the relay when a
+ * key is configured.
  * Every function is pure apart from the random boundary and Message-ID token.
  */
 #include <daneguard/tlsrpt.h>

@@ -121,6 +121,12 @@ static void conf_show(const struct dg_relay_conf *c, const char *key, char *out,
 		snprintf(out, size, "%s", opt(c->user));
 	else if (strcmp(key, "alarm-command") == 0)
 		snprintf(out, size, "%s", opt(c->alarm_command));
+	else if (strcmp(key, "tlsrpt-dkim-key") == 0)
+		snprintf(out, size, "%s", opt(c->tlsrpt_dkim_key));
+	else if (strcmp(key, "tlsrpt-dkim-selector") == 0)
+		snprintf(out, size, "%s", opt(c->tlsrpt_dkim_selector));
+	else if (strcmp(key, "tlsrpt-dkim-domain") == 0)
+		snprintf(out, size, "%s", opt(c->tlsrpt_dkim_domain));
 	else
 		snprintf(out, size, "?");
 }
@@ -222,6 +228,13 @@ static const struct set_case set_cases[] = {
     {"tlsrpt-hour", "23", DG_OK, "23"},
     {"tlsrpt-hour", "24", DG_E_CONFIG, "tlsrpt-hour: 24 is not in 0..23"},
     {"tlsrpt-dir", "/var/lib/daneguard/tlsrpt", DG_OK, "/var/lib/daneguard/tlsrpt"},
+    {"tlsrpt-dkim-key", "/etc/daneguard/dkim.pem", DG_OK, "/etc/daneguard/dkim.pem"},
+    {"tlsrpt-dkim-key", "", DG_E_CONFIG, "tlsrpt-dkim-key: empty value"},
+    {"tlsrpt-dkim-selector", "tlsrpt2026", DG_OK, "tlsrpt2026"},
+    {"tlsrpt-dkim-selector", "a\tb", DG_E_CONFIG,
+     "tlsrpt-dkim-selector: control character at offset 1"},
+    {"tlsrpt-dkim-domain", "sender.example", DG_OK, "sender.example"},
+    {"tlsrpt-dkim-domain", "", DG_E_CONFIG, "tlsrpt-dkim-domain: empty value"},
     {"alarm-queue-size", "0", DG_OK, "0"},
     {"alarm-queue-size", "5000", DG_OK, "5000"},
     {"alarm-queue-size", "x", DG_E_CONFIG, "alarm-queue-size: 'x' is not a number"},
@@ -337,7 +350,7 @@ static void test_keys_and_help(void **state)
 	struct dg_err err = {0};
 
 	(void)state;
-	assert_int_equal(n, 34);
+	assert_int_equal(n, 37);
 	dg_relay_conf_init(&c);
 	for (size_t i = 0; i < n; i++) {
 		const char *help = dg_relay_conf_key_help(keys[i]);
@@ -686,6 +699,44 @@ static void test_load_check_finish(void **state)
 	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-org", "Example Mail", &err), DG_OK);
 	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-dir", "/nonexistent/tlsrpt", &err), DG_OK);
 	assert_int_equal(dg_relay_conf_check(&c, &err), DG_OK);
+
+	/* SPEC RPT-7 DKIM: key, selector and domain go together; names are checked */
+	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-dkim-key", key, &err), DG_OK);
+	assert_int_equal(dg_relay_conf_check(&c, &err), DG_E_CONFIG);
+	assert_string_equal(err.msg, "tlsrpt-dkim-key is set but tlsrpt-dkim-selector is not");
+	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-dkim-selector", "-bad", &err), DG_OK);
+	assert_int_equal(dg_relay_conf_check(&c, &err), DG_E_CONFIG);
+	assert_string_equal(err.msg, "tlsrpt-dkim-selector: '-bad' is not a DNS name");
+	dg_relay_conf_begin_source(&c);
+	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-dkim-selector", "2026.tlsrpt", &err), DG_OK);
+	assert_int_equal(dg_relay_conf_check(&c, &err), DG_OK);
+	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-dkim-domain", "bad_domain!", &err), DG_OK);
+	assert_int_equal(dg_relay_conf_check(&c, &err), DG_E_CONFIG);
+	assert_true(strncmp(err.msg, "tlsrpt-dkim-domain: ", 20) == 0);
+	dg_relay_conf_begin_source(&c);
+	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-dkim-domain", "Sender.Example", &err),
+	                 DG_OK);
+	assert_int_equal(dg_relay_conf_check(&c, &err), DG_OK);
+	/* an unreadable key file is named like every other file */
+	dg_relay_conf_begin_source(&c);
+	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-dkim-key", "/nonexistent/dkim.pem", &err),
+	                 DG_OK);
+	assert_int_equal(dg_relay_conf_check(&c, &err), DG_E_CONFIG);
+	assert_string_equal(err.msg, "tlsrpt-dkim-key: cannot read '/nonexistent/dkim.pem': "
+	                             "No such file or directory");
+	/* without the key, a selector alone is refused */
+	dg_relay_conf_cleanup(&c);
+	dg_relay_conf_init(&c);
+	assert_int_equal(dg_relay_conf_set(&c, "queue", tmpdir, &err), DG_OK);
+	assert_int_equal(dg_relay_conf_set(&c, "tlsrpt-dkim-selector", "s1", &err), DG_OK);
+	assert_int_equal(dg_relay_conf_check(&c, &err), DG_E_CONFIG);
+	assert_string_equal(err.msg, "tlsrpt-dkim-selector is set but tlsrpt-dkim-key is not");
+	dg_relay_conf_cleanup(&c);
+	dg_relay_conf_init(&c);
+	assert_int_equal(dg_relay_conf_load(&c, conf, &err), DG_OK);
+	dg_relay_conf_begin_source(&c);
+	assert_int_equal(dg_relay_conf_set(&c, "tls-key", key, &err), DG_OK);
+	dg_relay_conf_begin_source(&c);
 
 	/* an unreadable file is named */
 	assert_int_equal(dg_relay_conf_set(&c, "ca-file", "/nonexistent/ca.pem", &err), DG_OK);
