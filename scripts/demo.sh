@@ -40,3 +40,32 @@ for r in res:
     print("%-28s %-13s %-13s %s" % (r["domain"], r["verdict"], w, hosts))
 print("\n%d of %d domains got the expected verdict" % (agree, len(res)))
 PY
+
+echo
+echo "================================================================ daneguard relay"
+# The relay between a client and the world's receivers: a DANE domain, one whose TLSA
+# record does not match, and one behind an attacker that strips STARTTLS.
+q=$(mktemp -d /tmp/daneguard-demo-queue.XXXXXX)
+rlog="$run/relay.log"
+$world exec "$run" "$bin" relay --listen 127.0.0.1:10025 --queue "$q" --resolver 127.0.0.1 \
+	--trust-anchor "$ta" --helo relay.demo.test --log-level info >"$rlog" 2>&1 &
+relay=$!
+for _ in $(seq 1 100); do grep -q ready "$rlog" && break; sleep 0.1; done
+$world exec "$run" /usr/bin/python3 - <<'PY'
+import smtplib
+s = smtplib.SMTP("127.0.0.1", 10025, timeout=30)
+s.ehlo("client.demo.test")
+for d in ("relay-dane.test", "relay-danefail.test", "relay-strip.test"):
+    s.sendmail("alice@client.demo.test", ["bob@" + d],
+               "From: alice@client.demo.test\r\nSubject: demo to %s\r\n\r\nhello\r\n" % d)
+    print("client: handed a message for bob@%s to the relay" % d)
+s.quit()
+PY
+sleep 4
+echo "-- relay log: one line per delivery attempt"
+grep " deliver " "$rlog" | sed 's/^daneguard relay\[scheduler\]: info: //' || true
+echo "-- daneguard relay queue list (held mail keeps its reason)"
+"$bin" relay queue list --queue "$q" || true
+kill -TERM "$relay" 2>/dev/null || true
+wait "$relay" 2>/dev/null || true
+rm -rf "$q"

@@ -354,8 +354,18 @@ static bool job_verify(void *arg, SSL *ssl, STACK_OF(X509) *chain, char *reason,
 					      job->m[job->msg_i].msg->id, job->verify_note);
 		return true;
 	}
-	if (!ok)
-		snprintf(reason, size, "%s", job->verify_note);
+	if (!ok) {
+		/* the session's reason is a plain sentence: no key="..." nesting in log lines */
+		const char *q = strstr(job->verify_note, "reason=\"");
+		const char *what = strncmp(job->verify_note, "mta-sts", 7) == 0
+					   ? "MTA-STS authentication failed"
+					   : "DANE authentication failed";
+
+		if (q != NULL)
+			snprintf(reason, size, "%s: %.*s", what, (int)strcspn(q + 8, "\""), q + 8);
+		else
+			snprintf(reason, size, "%s", what);
+	}
 	return ok;
 }
 
