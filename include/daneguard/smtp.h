@@ -778,6 +778,8 @@ struct dg_smtp_deliver_result {
 	int stage;                       /**< enum dg_smtp_deliver_stage where it ended */
 	char reason[DG_ERR_MSG_MAX];     /**< "127.0.5.1:25: STARTTLS not offered", ... */
 	char peer[64];                   /**< "192.0.2.1:25" or "[2001:db8::1]:25" */
+	char local[48];                  /**< our source address once connected (TLS-RPT
+	                                      sending-mta-ip), "" before */
 	bool starttls_offered;           /**< STARTTLS was in the cleartext EHLO reply */
 	bool tls_done;                   /**< the TLS handshake completed */
 	char tls_version[16];            /**< "TLSv1.3", "" without TLS */

@@ -423,6 +423,7 @@ static void job_observe(struct relay_job *job, const struct dg_smtp_deliver_resu
 	if (r != NULL) {
 		a.host = cur_host(job);
 		a.addr = a.host->h->addrs[job->addr_i].addr;
+		a.local = r->local[0] ? r->local : NULL;
 		a.tls = r->tls_done;
 		a.verified = job->verified;
 		a.elapsed_ms = dg_clock_mono_ms() - job->conn_start_ms;

@@ -129,6 +129,7 @@ struct relay_attempt {
 	const struct relay_plan *plan;      /**< the decision */
 	const struct relay_host_plan *host; /**< the MX host tried, NULL for a domain decision */
 	const char *addr;                   /**< receiving IP, NULL without a connection */
+	const char *local;                  /**< our source IP, NULL if unknown */
 	const char *result;                 /**< "sent", "host-failed", "deferred", "bounced" */
 	bool tls;                           /**< a TLS session was established */
 	bool verified;                      /**< DANE or MTA-STS authentication succeeded */

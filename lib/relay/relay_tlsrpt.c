@@ -298,6 +298,7 @@ void relay_tlsrpt_attempt(void *arg, const struct relay_attempt *a)
 		if (a->host != NULL) {
 			ev.mx_host = a->host->h->name;
 			ev.receiving_ip = a->addr;
+			ev.sending_ip = a->local;
 		}
 	} else if (a->host != NULL && a->tls &&
 	           (a->verified || ev.policy_type == DG_TLSRPT_POLICY_NONE)) {

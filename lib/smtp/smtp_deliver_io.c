@@ -34,7 +34,10 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
+#include <sys/socket.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -290,9 +293,23 @@ static void ds_tls_failed(struct dg_smtp_deliver *d, struct bufferevent *bev, sh
 /* BEV_EVENT_CONNECTED: TCP in CONNECT, the TLS handshake in TLS_HANDSHAKE. */
 static void ds_connected(struct dg_smtp_deliver *d)
 {
-	if (d->state == DG_SMTP_DELIVER_STAGE_CONNECT)
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (d->state == DG_SMTP_DELIVER_STAGE_CONNECT) {
+		/* our source address, for reports (RFC 8460 sending-mta-ip) */
+		if (getsockname(bufferevent_getfd(d->bev), (struct sockaddr *)&ss, &sl) == 0) {
+			const void *a = ss.ss_family == AF_INET6
+					    ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+					    : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+
+			if (inet_ntop(ss.ss_family, a, d->res.local, sizeof(d->res.local)) == NULL)
+				d->res.local[0] = '\0';
+		}
 		dg_smtp_deliver_state_enter(d, DG_SMTP_DELIVER_STAGE_BANNER);
-	else if (d->state == DG_SMTP_DELIVER_STAGE_TLS_HANDSHAKE)
+		return;
+	}
+	if (d->state == DG_SMTP_DELIVER_STAGE_TLS_HANDSHAKE)
 		ds_tls_done(d);
 }
 

@@ -1025,6 +1025,8 @@ static void check_case(const struct dcase *tc, struct world *w)
 	if (tc->batch != 0)
 		want_int(tc->name, "commands in the MAIL read", w->batch, tc->batch);
 	want_int(tc->name, "tls_done", w->res[0].tls_done, tc->want_tls);
+	if (w->res[0].outcome == DG_SMTP_DELIVER_DONE) /* TLS-RPT sending-mta-ip */
+		want_str(tc->name, "local address", w->res[0].local, "127.0.0.1");
 	if (tc->want_tls) {
 		want_str(tc->name, "SNI seen by the server", w->srv_sni, TEST_SNI);
 		want_int(tc->name, "verify called", w->verify_called, 1);
