@@ -256,6 +256,7 @@ static void job_connect(struct relay_job *job)
 	job->rpt_type = NULL;
 	job->rpt_code[0] = '\0';
 	job->conn_start_ms = dg_clock_mono_ms();
+	job->msgs_on_conn = 0;
 	job_envelope(job, &env);
 	if (dg_smtp_deliver_start(ctx->base, &o, &env, job_sent, job, &job->sess, &err) !=
 	    DG_OK) {
@@ -420,6 +421,7 @@ static void job_observe(struct relay_job *job, const struct dg_smtp_deliver_resu
 	a.reason = reason != NULL ? reason : "";
 	a.arrival_s = jm->msg->arrival_s;
 	a.n_rcpt = jm->n;
+	a.first_on_conn = r == NULL || job->msgs_on_conn++ == 0;
 	if (r != NULL) {
 		a.host = cur_host(job);
 		a.addr = a.host->h->addrs[job->addr_i].addr;

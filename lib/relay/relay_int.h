@@ -130,6 +130,9 @@ struct relay_attempt {
 	const struct relay_host_plan *host; /**< the MX host tried, NULL for a domain decision */
 	const char *addr;                   /**< receiving IP, NULL without a connection */
 	const char *local;                  /**< our source IP, NULL if unknown */
+	bool first_on_conn;                 /**< the first message of its connection (or a
+	                                         decision without one): a new TLS session, so
+	                                         session counts (TLS-RPT, metrics) use only these */
 	const char *result;                 /**< "sent", "host-failed", "deferred", "bounced" */
 	bool tls;                           /**< a TLS session was established */
 	bool verified;                      /**< DANE or MTA-STS authentication succeeded */
@@ -196,6 +199,7 @@ struct relay_job {
 	const char *rpt_type;           /**< RFC 8460 result type found by the verify step */
 	char rpt_code[96];              /**< its failure-reason-code */
 	uint64_t conn_start_ms;         /**< monotonic start of the current connection */
+	size_t msgs_on_conn;            /**< attempts reported on the current connection */
 	bool verified;
 	bool finished;
 };

@@ -199,8 +199,8 @@ void relay_metrics_attempt(void *arg, const struct relay_attempt *a)
 	}
 	/* a session either authenticated the server or failed with an RFC 8460 type; a
 	   connection that never reached TLS for network reasons is neither (SPEC RPT-5 4.3.4) */
-	if (!a->verified && a->rpt_type == NULL)
-		return;
+	if ((!a->verified && a->rpt_type == NULL) || !a->first_on_conn)
+		return; /* sessions: the first message of each connection stands for it */
 	if (a->host->req == RELAY_REQ_DANE)
 		m->dane[pol][a->verified ? 0 : 1]++;
 	else if (a->host->req == RELAY_REQ_STS || a->host->sts_testing)

@@ -284,8 +284,8 @@ void relay_tlsrpt_attempt(void *arg, const struct relay_attempt *a)
 	struct dg_err err = {0};
 	const struct dg_tlsrpt_result *rpt;
 
-	if (a->res == NULL)
-		return;
+	if (a->res == NULL || !a->first_on_conn)
+		return; /* RFC 8460 counts sessions: later messages of a connection are not new */
 	rpt = &a->res->tlsrpt;
 	if (rpt->status != DG_TLSRPT_VALID || rpt->n_rua == 0)
 		return;

@@ -365,6 +365,7 @@ static void test_attempts(void **state)
 		a.host = c->has_host ? &host : NULL;
 		a.addr = c->has_host ? "192.0.2.25" : NULL;
 		a.result = c->result;
+		a.first_on_conn = true;
 		a.verified = c->verified;
 		a.tls = c->verified;
 		a.rpt_type = c->rpt_type;
@@ -401,15 +402,16 @@ static void test_totals_and_gauges(void **state)
 	    "daneguard_relay_queue_messages 9",
 	    "daneguard_relay_queue_oldest_age_seconds 125",
 	    "daneguard_relay_deliveries_in_flight 3",
-	    ATT "{result=\"sent\",policy=\"dane\",rpt_type=\"none\"} 2",
+	    ATT "{result=\"sent\",policy=\"dane\",rpt_type=\"none\"} 3",
 	    ATT "{result=\"host-failed\",policy=\"dane\",rpt_type=\"certificate-host-mismatch\"} 1",
+	    /* the second message of a connection is an attempt, not a new session */
 	    DANE "{policy=\"dane\",outcome=\"verified\"} 2",
 	    DANE "{policy=\"dane\",outcome=\"failed\"} 1",
-	    DLY "_bucket{le=\"0.05\"} 1",
-	    DLY "_bucket{le=\"0.1\"} 2",
-	    DLY "_bucket{le=\"0.25\"} 3",
+	    DLY "_bucket{le=\"0.05\"} 2",
+	    DLY "_bucket{le=\"0.1\"} 3",
+	    DLY "_bucket{le=\"0.25\"} 4",
 	    DLY "_sum 0.330",
-	    DLY "_count 3",
+	    DLY "_count 4",
 	    "daneguard_relay_alarm_active{alarm=\"queue-size\"} 1",
 	    "daneguard_relay_alarm_active{alarm=\"queue-age\"} 0",
 	    NULL};
@@ -450,11 +452,15 @@ static void test_totals_and_gauges(void **state)
 		a.plan = &plan;
 		a.host = &host;
 		a.result = i == 1 ? "host-failed" : "sent";
+		a.first_on_conn = true;
 		a.rpt_type = i == 1 ? "certificate-host-mismatch" : NULL;
 		a.verified = i != 1;
 		a.elapsed_ms = ms[i];
 		relay_metrics_attempt(m, &a);
 	}
+	a.first_on_conn = false; /* a later message on the last connection */
+	a.elapsed_ms = 0;
+	relay_metrics_attempt(m, &a);
 	fake_stats.delivered = 17;
 	fake_stats.deferred = 4;
 	fake_stats.bounced = 2;

@@ -689,6 +689,7 @@ static void glue_attempt(struct relay_tlsrpt *t, struct glue_fx *fx, enum relay_
 	a.host = &fx->plan.hosts[0];
 	a.addr = "192.0.2.44";
 	a.result = rpt_type == NULL ? "sent" : "host-failed";
+	a.first_on_conn = true;
 	a.tls = tls;
 	a.verified = verified;
 	a.rpt_type = rpt_type;
