@@ -19,6 +19,12 @@
  * --metrics ADDR:PORT serves the counters as Prometheus text on the same loop
  * (cmd_scan_metrics.c). --enqueue and --worker (PostgreSQL) are in cmd_scan_worker.c.
  *
+ * Speed and memory (issue #7): the engine's DNS answer cache is capped (an LRU of
+ * SCAN_DNS_CACHE_MAX answers: the names domains share stay), and libunbound validates in
+ * worker threads (one per CPU, dg_dns_opts.resolver_threads), so the loop is free for TLS,
+ * DANE verification and JSON. Memory is flat in the number of input domains; what remains
+ * grows with --concurrency (each domain in flight holds its result).
+ *
  * Ownership: results are freed as soon as they are written; option strings borrow argv.
  */
 #include "cmd.h"
@@ -43,6 +49,12 @@
 
 #define SCAN_MAX_RESOLVERS 16
 #define SCAN_READ_CHUNK 65536
+/* Answers kept by the engine's DNS cache: an LRU, so the names many domains share (their
+ * MX hosts' A, AAAA, TLSA) stay, and each domain's own MX and TXT answers age out. */
+#define SCAN_DNS_CACHE_MAX 4096
+/* libunbound worker threads (DNSSEC validation beside the loop): one per online CPU, at most
+ * this many (each has its own caches, a few MB). */
+#define SCAN_MAX_RESOLVER_THREADS 4
 
 enum {
 	OPT_RESOLVER = 256,
@@ -129,6 +141,7 @@ static int scan_exit_code(const struct scan_run *run, const struct dg_changes *c
 static void run_cleanup(struct scan_run *run);
 static void metrics_snap(void *arg, struct scan_metrics_snap *out);
 static int start_metrics(struct scan_run *run);
+static unsigned scan_resolver_threads(void);
 
 void cmd_scan_usage(FILE *out)
 {
@@ -745,6 +758,17 @@ static void metrics_snap(void *arg, struct scan_metrics_snap *out)
 	dg_engine_get_stats(run->eng, &out->eng);
 }
 
+/* One libunbound worker thread per online CPU (1..SCAN_MAX_RESOLVER_THREADS): signature
+ * checks are most of a scan's CPU, the loop itself needs little (issue #7). */
+static unsigned scan_resolver_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > SCAN_MAX_RESOLVER_THREADS ? SCAN_MAX_RESOLVER_THREADS : (unsigned)n;
+}
+
 int cmd_scan_main(int argc, char **argv)
 {
 	struct scan_cli cli = {0};
@@ -753,6 +777,9 @@ int cmd_scan_main(int argc, char **argv)
 
 	dg_engine_opts_init(&cli.eo);
 	cli.eo.conn_delay_ms = DG_ENGINE_SCAN_CONN_DELAY_MS; /* a scan spaces its connections */
+	/* Memory flat in the number of domains, DNSSEC checks on the second core (issue #7). */
+	cli.eo.dns.cache_max = SCAN_DNS_CACHE_MAX;
+	cli.eo.dns.resolver_threads = scan_resolver_threads();
 	dg_report_opts_init(&cli.ropts);
 	cli.concurrency = 200;
 	cli.sync_every = 100;

@@ -138,6 +138,8 @@ struct dg_dns_answer {
 	char *skip_reason; /**< why the first one was skipped, NULL if none */
 };
 
+#define DG_DNS_MAX_RESOLVER_THREADS 8 /**< most libunbound worker threads of one context */
+
 /** Options for dg_dns_new() and dg_dns_new_fake(); start from dg_dns_opts_init(). */
 struct dg_dns_opts {
 	const char *ta_file;           /**< DS/DNSKEY zone file replacing the built-in root anchors;
@@ -150,6 +152,14 @@ struct dg_dns_opts {
 	size_t cache_max;              /**< answer cache entries; 0 disables the cache */
 	uint32_t cache_max_ttl_s;      /**< an answer is cached at most this long */
 	uint32_t cache_error_ttl_s;    /**< SERVFAIL/TIMEOUT/ERROR answers are cached this long */
+	unsigned resolver_threads;     /**< 0 (default): libunbound runs on the event loop; N (at
+	                                  most DG_DNS_MAX_RESOLVER_THREADS): N libunbound contexts,
+	                                  each resolving and validating in its own worker thread
+	                                  (ub_ctx_async), queries spread by the last two labels
+	                                  of their name; answers reach the loop through pipes, so
+	                                  DNSSEC signature checks use the other cores (scan) */
+	size_t ub_cache_bytes;         /**< libunbound msg and rrset cache size each, 0 keeps
+	                                  libunbound's default (4 MB each) */
 };
 
 /** Counters of one context, for tests, benchmarks and progress lines. */

@@ -82,7 +82,7 @@ struct dns_backend_ops {
 struct dg_dns {
 	struct event_base *base;
 	const struct dns_backend_ops *ops;
-	void *backend; /**< struct ub_ctx * or struct dns_fake * */
+	void *backend; /**< struct ub_backend * (dns_unbound.c) or struct dns_fake * */
 	unsigned timeout_ms;
 	unsigned max_inflight;
 	size_t cache_max;

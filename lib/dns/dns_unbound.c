@@ -4,11 +4,11 @@
  * Private: dns_unbound_ops, dns_unbound_setup. No public functions: dg_dns_new() in
  * dns_ctx.c selects this backend.
  *
- * One struct ub_ctx per struct dg_dns, created with ub_ctx_create_event() on the caller's
- * event_base and released with ub_ctx_delete() in destroy (which cancels every query without
- * calling back). Queries go out with ub_resolve_event() only (never the blocking ub_resolve),
- * keep their async id for ub_cancel(), and come back through ub_done_cb(), which may run
- * inside ub_resolve_event() for answers libunbound already has; dns_ctx.c copes with that.
+ * By default one struct ub_ctx per struct dg_dns, created with ub_ctx_create_event() on the
+ * caller's event_base and released with ub_ctx_delete() in destroy (which cancels every query
+ * without calling back). Queries go out with ub_resolve_event() (never the blocking
+ * ub_resolve), keep their async id for ub_cancel(), and come back through ub_done_cb(), which
+ * may run inside ub_resolve_event() for answers libunbound already has; dns_ctx.c copes.
  *
  * Trust anchors: the IANA root KSK-2017 (tag 20326) and KSK-2024 (tag 38696) DS records are
  * built in; a trust-anchor file (DS or DNSKEY records in zone-file form) replaces them. The
@@ -19,6 +19,16 @@
  * Security mapping (libunbound event callback: sec 2 secure, 1 bogus, 0 insecure; a nonzero
  * rcode means the answer could not be had and carries no verdict): see dns_entry_complete_pkt
  * and docs/internals/dns.md. SPEC: DNS-1, DNS-2, DNS-3, DNS-4.
+ *
+ * Worker threads (opts.resolver_threads N > 0, used by `scan`): N contexts made with
+ * ub_ctx_create and ub_ctx_async(ctx, 1), each with the same trust anchors and forwarders; an
+ * entry goes to the context the last two labels of its name select (ub_ctx_of). Queries go
+ * out with ub_resolve_async and libunbound resolves and validates in the context's thread;
+ * answers come back through its pipe (ub_fd), which an event on the loop drains with
+ * ub_process (non-blocking once the fd is readable). The callback gets the same packet,
+ * security and why_bogus as in event mode and completes the entry the same way, always from
+ * the loop, never inside submit. DNSSEC signature checks (most of a scan's CPU) then run
+ * beside the loop, on the other cores. Each context has its own caches.
  */
 #include "dns/dns_int.h"
 
@@ -28,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <ldns/ldns.h>
 #include <unbound-event.h>
 #include <unbound.h>
@@ -43,6 +54,21 @@ static void ub_abort(struct dg_dns *dns, struct dns_entry *e);
 static void ub_destroy(struct dg_dns *dns);
 static void ub_done_cb(void *arg, int rcode, void *pkt, int len, int sec, char *why_bogus,
                        int was_ratelimited);
+static void ub_async_cb(void *arg, int err, struct ub_result *r);
+static void ub_fd_cb(evutil_socket_t fd, short what, void *arg);
+static enum dg_status ub_configure(struct ub_ctx *ctx, const struct dg_dns_opts *opts,
+                                   struct dg_err *err);
+static enum dg_status ub_start_thread(struct dg_dns *dns, size_t i, struct dg_err *err);
+static struct ub_ctx *ub_ctx_of(struct dg_dns *dns, const struct dns_entry *e);
+
+/* The libunbound side of a struct dg_dns (dns->backend): one context on the loop, or
+ * n contexts with a worker thread each (opts.resolver_threads). */
+struct ub_backend {
+	struct ub_ctx *ctx[DG_DNS_MAX_RESOLVER_THREADS];
+	struct event *ev[DG_DNS_MAX_RESOLVER_THREADS]; /* worker threads: answer pipes */
+	size_t n;
+	bool threaded;
+};
 static enum dg_status ta_check_file(const char *path, struct dg_err *err);
 static enum dg_status fwd_check(const char *fwd, struct dg_err *err);
 /* RFC 6761 special-use names served locally by default, released for a private root
@@ -135,19 +161,41 @@ static enum dg_status ub_option(struct ub_ctx *ctx, const char *opt, const char 
 enum dg_status dns_unbound_setup(struct dg_dns *dns, const struct dg_dns_opts *opts,
                                  struct dg_err *err)
 {
-	struct ub_ctx *ctx;
+	struct ub_backend *ub;
 	enum dg_status st;
-	int r;
 
 	if (opts->ta_file != NULL && (st = ta_check_file(opts->ta_file, err)) != DG_OK)
 		return st;
 	for (size_t i = 0; i < opts->n_forwarders; i++)
 		if ((st = fwd_check(opts->forwarders[i], err)) != DG_OK)
 			return st;
-	ctx = ub_ctx_create_event(dns->base);
-	if (ctx == NULL)
-		return dg_err_set(err, DG_E_INTERNAL, "ub_ctx_create_event failed");
-	dns->backend = ctx;
+	ub = dg_xcalloc(1, sizeof(*ub));
+	dns->backend = ub;
+	ub->threaded = opts->resolver_threads > 0;
+	ub->n = !ub->threaded ? 1
+	        : opts->resolver_threads < DG_DNS_MAX_RESOLVER_THREADS
+	            ? opts->resolver_threads
+	            : DG_DNS_MAX_RESOLVER_THREADS;
+	for (size_t i = 0; i < ub->n; i++) {
+		ub->ctx[i] = ub->threaded ? ub_ctx_create() : ub_ctx_create_event(dns->base);
+		if (ub->ctx[i] == NULL)
+			return dg_err_set(err, DG_E_INTERNAL, "ub_ctx_create%s failed",
+			                  ub->threaded ? "" : "_event");
+		if ((st = ub_configure(ub->ctx[i], opts, err)) != DG_OK ||
+		    (st = ub_start_thread(dns, i, err)) != DG_OK)
+			return st;
+	}
+	return DG_OK;
+}
+
+/* Trust anchors, cache sizes, root hints and forwarders of one context. */
+static enum dg_status ub_configure(struct ub_ctx *ctx, const struct dg_dns_opts *opts,
+                                   struct dg_err *err)
+{
+	char bytes[32];
+	enum dg_status st;
+	int r;
+
 	if (opts->ta_file != NULL) {
 		r = ub_ctx_add_ta_file(ctx, opts->ta_file);
 		if (r != 0)
@@ -166,6 +214,12 @@ enum dg_status dns_unbound_setup(struct dg_dns *dns, const struct dg_dns_opts *o
 				                  ub_strerror(r));
 		}
 	}
+	if (opts->ub_cache_bytes > 0) {
+		snprintf(bytes, sizeof(bytes), "%zu", opts->ub_cache_bytes);
+		if ((st = ub_option(ctx, "msg-cache-size:", bytes, err)) != DG_OK ||
+		    (st = ub_option(ctx, "rrset-cache-size:", bytes, err)) != DG_OK)
+			return st;
+	}
 	if (opts->root_hints_file != NULL &&
 	    (st = ub_option(ctx, "root-hints:", opts->root_hints_file, err)) != DG_OK)
 		return st;
@@ -182,10 +236,55 @@ enum dg_status dns_unbound_setup(struct dg_dns *dns, const struct dg_dns_opts *o
 	return DG_OK;
 }
 
+/* Worker-thread mode: give context i its thread and watch its answer pipe on the loop. */
+static enum dg_status ub_start_thread(struct dg_dns *dns, size_t i, struct dg_err *err)
+{
+	struct ub_backend *ub = dns->backend;
+	int r;
+
+	if (!ub->threaded)
+		return DG_OK;
+	if ((r = ub_ctx_async(ub->ctx[i], 1)) != 0)
+		return dg_err_set(err, DG_E_INTERNAL, "ub_ctx_async: %s", ub_strerror(r));
+	ub->ev[i] =
+	    event_new(dns->base, ub_fd(ub->ctx[i]), EV_READ | EV_PERSIST, ub_fd_cb, ub->ctx[i]);
+	if (ub->ev[i] == NULL || event_add(ub->ev[i], NULL) != 0)
+		return dg_err_set(err, DG_E_INTERNAL, "cannot watch the resolver thread's pipe");
+	return DG_OK;
+}
+
+/* The context an entry goes to, fixed by the last two labels of its name (so ub_cancel finds
+ * it): every name of one domain (MX, _smtp._tls TXT, mta-sts, _25._tcp TLSA) and of its
+ * subdomains meets the same context, and with it the same key cache. A zone whose DNSKEY
+ * failed validation is then remembered as such ("marked as invalid because of a previous
+ * validation failure") exactly as in a single context, so reasons match `check`'s. */
+static struct ub_ctx *ub_ctx_of(struct dg_dns *dns, const struct dns_entry *e)
+{
+	struct ub_backend *ub = dns->backend;
+	const char *p, *start = e->name;
+	int dots = 0;
+	uint32_t h = 2166136261u;
+
+	if (ub->n == 1)
+		return ub->ctx[0];
+	for (p = e->name + strlen(e->name); p > e->name; p--)
+		if (p[-1] == '.' && ++dots == 2) {
+			start = p;
+			break;
+		}
+	for (p = start; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return ub->ctx[h % ub->n];
+}
+
 static enum dg_status ub_submit(struct dg_dns *dns, struct dns_entry *e, struct dg_err *err)
 {
+	struct ub_backend *ub = dns->backend;
 	int id = 0;
-	int r = ub_resolve_event(dns->backend, e->name, e->type, 1 /* IN */, e, ub_done_cb, &id);
+	int r = ub->threaded ? ub_resolve_async(ub_ctx_of(dns, e), e->name, e->type, 1 /* IN */, e,
+	                                        ub_async_cb, &id)
+	                     : ub_resolve_event(ub_ctx_of(dns, e), e->name, e->type, 1 /* IN */, e,
+	                                        ub_done_cb, &id);
 
 	if (r != 0)
 		return dg_err_set(err, DG_E_DNS_TEMP, "resolver: %s", ub_strerror(r));
@@ -197,14 +296,23 @@ static enum dg_status ub_submit(struct dg_dns *dns, struct dns_entry *e, struct 
 static void ub_abort(struct dg_dns *dns, struct dns_entry *e)
 {
 	if (e->async_id != 0)
-		(void)ub_cancel(dns->backend, e->async_id);
+		(void)ub_cancel(ub_ctx_of(dns, e), e->async_id);
 	e->async_id = 0;
 }
 
 static void ub_destroy(struct dg_dns *dns)
 {
-	if (dns->backend != NULL)
-		ub_ctx_delete(dns->backend);
+	struct ub_backend *ub = dns->backend;
+
+	if (ub == NULL)
+		return;
+	for (size_t i = 0; i < ub->n; i++) {
+		if (ub->ev[i] != NULL)
+			event_free(ub->ev[i]);
+		if (ub->ctx[i] != NULL)
+			ub_ctx_delete(ub->ctx[i]);
+	}
+	free(ub);
 	dns->backend = NULL;
 }
 
@@ -223,4 +331,33 @@ static void ub_done_cb(void *arg, int rcode, void *pkt, int len, int sec, char *
 	}
 	e->async_id = 0;
 	dns_entry_complete_pkt(e->dns, e, rcode, pkt, len > 0 ? (size_t)len : 0, s, why_bogus);
+}
+
+/* The worker thread's pipe is readable: take the answers it holds (callbacks: ub_async_cb). */
+static void ub_fd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)ub_process(arg);
+}
+
+/* Worker-thread answer: the same packet, security and reason as ub_done_cb gets. */
+static void ub_async_cb(void *arg, int err, struct ub_result *r)
+{
+	struct dns_entry *e = arg;
+	enum dg_dns_security s = DG_DNS_INSECURE;
+
+	e->async_id = 0;
+	if (err != 0 || r == NULL) {
+		dns_entry_complete_fail(e->dns, e, DG_DNS_ERROR, -1, ub_strerror(err));
+	} else {
+		if (r->secure)
+			s = DG_DNS_SECURE;
+		else if (r->bogus)
+			s = DG_DNS_BOGUS;
+		dns_entry_complete_pkt(e->dns, e, r->rcode, r->answer_packet,
+		                       r->answer_len > 0 ? (size_t)r->answer_len : 0, s,
+		                       r->why_bogus);
+	}
+	ub_resolve_free(r);
 }

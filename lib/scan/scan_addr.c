@@ -9,7 +9,8 @@
  * failure), AUTH-1..AUTH-7 through dg_dane_verify, TLS-3 (SNI = TLSA base
  * domain), FAIL-4 (matched record and depth kept for the report). A server
  * holding RSA and ECDSA certificates is verified for each key type, since a
- * sender may negotiate either.
+ * sender may negotiate either. Certificate descriptions come from the probe (described
+ * once per probe, scan_probe.c) and are copied into each domain's report.
  */
 #include "scan_int.h"
 
@@ -25,6 +26,7 @@ static void addr_decide_first(struct scan_addr *sa, const struct dg_probe_report
 static void addr_decide_other(struct scan_addr *sa, const struct dg_probe_report *pr);
 static enum dg_probe_key other_key(const char *peer_key);
 static const char *addr_sni(const struct scan_addr *sa);
+static void cert_info_copy(struct dg_cert_info *dst, const struct dg_cert_info *src);
 
 void scan_addr_start(struct scan_addr *sa)
 {
@@ -91,13 +93,8 @@ static void probe_report_fill(struct scan_addr *sa, struct dg_probe_report *pr,
 	pr->matched_index = -1;
 	pr->days_ok = -1;
 	n = p->chain != NULL ? sk_X509_num(p->chain) : 0;
-	for (int i = 0; i < n && pr->n_chain < DG_MAX_CHAIN; i++) {
-		struct dg_err err = {0};
-
-		if (dg_cert_info_get(sk_X509_value(p->chain, i), &pr->chain[pr->n_chain], &err) ==
-		    DG_OK)
-			pr->n_chain++;
-	}
+	for (size_t i = 0; i < p->n_certs && pr->n_chain < DG_MAX_CHAIN; i++)
+		cert_info_copy(&pr->chain[pr->n_chain++], &p->certs[i]);
 	if (sa->sh->dane != SCAN_DANE_NONE && p->chain != NULL && n > 0) {
 		probe_verify(sa, pr, p->chain);
 		if (!sa->sh->chain_advised) { /* SPEC PUB-3, PUB-5, AUTH-4: once per host */
@@ -209,4 +206,19 @@ static enum dg_probe_key other_key(const char *peer_key)
 	if (strncasecmp(peer_key, "RSA", 3) == 0)
 		return DG_PROBE_KEY_ECDSA;
 	return DG_PROBE_KEY_ANY;
+}
+
+/* A deep copy of a probe's certificate description; the report owns it (released by
+ * dg_cert_info_cleanup in dg_domain_result_free). */
+static void cert_info_copy(struct dg_cert_info *dst, const struct dg_cert_info *src)
+{
+	*dst = *src;
+	dst->subject = src->subject != NULL ? dg_xstrdup(src->subject) : NULL;
+	dst->issuer = src->issuer != NULL ? dg_xstrdup(src->issuer) : NULL;
+	dst->names = NULL;
+	if (src->n_names == 0)
+		return;
+	dst->names = dg_xcalloc(src->n_names, sizeof(*dst->names));
+	for (size_t i = 0; i < src->n_names; i++)
+		dst->names[i] = dg_xstrdup(src->names[i]);
 }

@@ -1,7 +1,8 @@
 /*
  * scan_domain.c - the per-domain stage: MX lookup and the list of MX hosts.
  *
- * Internal: scan_domain_start.
+ * Internal: scan_domain_start. The MX answer also starts the domain's TLS-RPT and
+ * MTA-STS lookups (scan_sts_start), so that they find the zone's keys validated.
  * Implements SPEC MX-1 (lookup error: defer), MX-2 (CNAME'd next hop, security
  * of the whole chain), MX-3 (sort by preference, stable), MX-5 (insecure MX
  * RRset: hosts still checked with their own TLSA, never "dane-ok"), MX-7 (null
@@ -37,6 +38,10 @@ static void mx_done(void *arg, const struct dg_dns_answer *ans)
 
 	chk->mx_query = 0;
 	dg_latency_observe(&chk->eng->stats.dns_ms, dg_clock_mono_ms() - chk->started_ms);
+	/* TLS-RPT and MTA-STS lookups of the same zone go out now, not beside the MX lookup:
+	 * the zone's DNSKEY RRset is then validated once, by this answer, instead of once per
+	 * parallel query (the costliest part of a scan, issue #7). */
+	scan_sts_start(chk);
 	scan_rrset_set(chk, &res->mx, ans);
 	res->mx_secure = ans->security == DG_DNS_SECURE;
 	if (ans->n_chain > 0)

@@ -159,7 +159,6 @@ enum dg_status dg_engine_check(struct dg_engine *eng, const char *domain, dg_eng
 		check_abort(chk);
 		return st;
 	}
-	scan_sts_start(chk);
 	scan_release(chk);
 	return DG_OK;
 }

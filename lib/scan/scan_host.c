@@ -139,10 +139,9 @@ static bool addrs_collect(struct scan_host *sh)
 	struct scan_check *chk = sh->chk;
 	const struct dg_dns_answer *ans[2] = {&sh->ans_a, &sh->ans_aaaa};
 	bool bogus = false, error = false, secure = true;
+	const struct dg_dns_rr *rrs[DG_MAX_ADDRS];
 	size_t n = 0;
 
-	sh->h->addrs = dg_arena_alloc(chk->arena, DG_MAX_ADDRS * sizeof(*sh->h->addrs));
-	memset(sh->h->addrs, 0, DG_MAX_ADDRS * sizeof(*sh->h->addrs));
 	for (size_t i = 0; i < 2; i++) {
 		if (ans[i]->qname == NULL)
 			continue;
@@ -164,12 +163,18 @@ static bool addrs_collect(struct scan_host *sh)
 		if (ans[i]->outcome != DG_DNS_ANSWER)
 			continue;
 		secure = secure && ans[i]->security == DG_DNS_SECURE;
-		for (size_t j = 0; j < ans[i]->n_rrs && n < DG_MAX_ADDRS; j++) {
-			struct dg_addr_result *a = &sh->h->addrs[n++];
+		for (size_t j = 0; j < ans[i]->n_rrs && n < DG_MAX_ADDRS; j++)
+			rrs[n++] = &ans[i]->rrs[j];
+	}
+	/* exactly n results (each is several KB: a whole DG_MAX_ADDRS array per host made
+	 * in-flight domains the bulk of a scan's memory, issue #7) */
+	sh->h->addrs = dg_arena_alloc(chk->arena, (n > 0 ? n : 1) * sizeof(*sh->h->addrs));
+	memset(sh->h->addrs, 0, (n > 0 ? n : 1) * sizeof(*sh->h->addrs));
+	for (size_t k = 0; k < n; k++) {
+		struct dg_addr_result *a = &sh->h->addrs[k];
 
-			snprintf(a->addr, sizeof(a->addr), "%s", ans[i]->rrs[j].u.addr.text);
-			a->family = ans[i]->rrs[j].u.addr.len == 4 ? 4 : 6;
-		}
+		snprintf(a->addr, sizeof(a->addr), "%s", rrs[k]->u.addr.text);
+		a->family = rrs[k]->u.addr.len == 4 ? 4 : 6;
 	}
 	sh->h->n_addrs = n;
 	qsort(sh->h->addrs, n, sizeof(sh->h->addrs[0]), addr_cmp);

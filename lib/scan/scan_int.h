@@ -50,6 +50,9 @@ struct scan_probe {
 	char *reason;
 	char *tls_version, *cipher, *peer_key, *transcript;
 	STACK_OF(X509) *chain;
+	struct dg_cert_info *certs;  /* the chain described once (dg_cert_info_get), copied into
+	                                each domain's report: no X509 parsing per domain */
+	size_t n_certs;              /* at most DG_MAX_CHAIN */
 	struct dg_engine *eng;
 	struct scan_probe *hnext;    /* hash chain */
 	struct scan_probe *qnext;    /* run queue */

@@ -46,6 +46,7 @@ static bool probe_is_eligible(struct dg_engine *eng, const struct scan_probe *p,
 static void queue_arm_timer(struct dg_engine *eng, uint64_t now, uint64_t due);
 static void queue_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void probe_count_start(struct dg_engine *eng, struct scan_probe *p);
+static void probe_describe_chain(struct scan_probe *p);
 
 /* A waiter for a probe that is already done: answered on the next loop turn. */
 struct probe_later {
@@ -298,8 +299,29 @@ static void probe_done(void *arg, struct dg_smtp_probe_result *res)
 	p->peer_key = res->tls_done ? dg_xstrdup(res->peer_key) : NULL;
 	p->chain = dg_smtp_probe_result_take_chain(res);
 	p->transcript = dg_smtp_probe_result_take_transcript(res);
+	probe_describe_chain(p);
 	probe_notify(p);
 	probe_run_queue(eng);
+}
+
+/* Describe the first DG_MAX_CHAIN certificates that can be described, once for every
+ * domain that reuses this probe (scan_addr.c copies them). */
+static void probe_describe_chain(struct scan_probe *p)
+{
+	int n = p->chain != NULL ? sk_X509_num(p->chain) : 0;
+
+	if (n <= 0)
+		return;
+	p->certs = dg_xcalloc(n < DG_MAX_CHAIN ? (size_t)n : DG_MAX_CHAIN, sizeof(*p->certs));
+	for (int i = 0; i < n && p->n_certs < DG_MAX_CHAIN; i++) {
+		struct dg_err err = {0};
+
+		if (dg_cert_info_get(sk_X509_value(p->chain, i), &p->certs[p->n_certs], &err) ==
+		    DG_OK)
+			p->n_certs++;
+		else
+			dg_cert_info_cleanup(&p->certs[p->n_certs]);
+	}
 }
 
 static void probe_notify(struct scan_probe *p)
@@ -384,6 +406,9 @@ void scan_probe_table_free(struct dg_engine *eng)
 			}
 			if (p->chain != NULL)
 				sk_X509_pop_free(p->chain, X509_free);
+			for (size_t i = 0; i < p->n_certs; i++)
+				dg_cert_info_cleanup(&p->certs[i]);
+			free(p->certs);
 			free(p->key);
 			free(p->sni);
 			free(p->host);

@@ -4,7 +4,8 @@
  *
  * Internal: scan_sts_start, scan_sts_finish, scan_sts_release.
  *
- * Started beside the MX lookup: `_smtp._tls.DOMAIN` TXT (TLS-RPT), and unless opts.mta_sts is
+ * Started when the MX answer is in (so the zone's DNSKEY RRset is validated once, not once per
+ * parallel query): `_smtp._tls.DOMAIN` TXT (TLS-RPT), and unless opts.mta_sts is
  * off `_mta-sts.DOMAIN` TXT and the A/AAAA records of `mta-sts.DOMAIN`, all through the
  * engine's DNS context. When these are in, the policy is fetched over HTTPS (lib/mtasts, libcurl
  * on the engine's event loop) with the addresses just resolved, so no system resolver is used.

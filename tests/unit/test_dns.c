@@ -850,8 +850,9 @@ static void test_unbound_forwarders(void **state)
 }
 
 /** A forwarder on a loopback port where nothing listens: the query must end in a lookup
- *  error from the loop (no network needed). A second query is freed while in flight. */
-static void test_unbound_dead_forwarder(void **state)
+ *  error from the loop (no network needed). A second query is freed while in flight. Run on
+ *  the loop (threads 0) and with validating worker threads (scan's mode). */
+static void dead_forwarder(unsigned threads)
 {
 	struct event_base *base = event_base_new();
 	const char *fwd = "127.0.0.1@9";
@@ -860,11 +861,11 @@ static void test_unbound_dead_forwarder(void **state)
 	struct dg_err err;
 	struct got g = {0};
 
-	(void)state;
 	dg_dns_opts_init(&opts);
 	opts.forwarders = &fwd;
 	opts.n_forwarders = 1;
 	opts.timeout_ms = 1000;
+	opts.resolver_threads = threads;
 	assert_int_equal(dg_dns_new(base, &opts, &dns, &err), DG_OK);
 	g.stop = base; /* libunbound keeps retrying internally; the loop need not drain */
 	assert_int_equal(dg_dns_lookup(dns, "example.com", DG_DNS_T_MX, got_cb, &g, NULL, NULL),
@@ -875,9 +876,11 @@ static void test_unbound_dead_forwarder(void **state)
 	    !(g.outcome == DG_DNS_SERVFAIL || g.outcome == DG_DNS_TIMEOUT ||
 	      g.outcome == DG_DNS_ERROR) ||
 	    g.security != DG_DNS_INDETERMINATE)
-		fail_msg("dead forwarder: got %d calls %s/%s (%s), want a lookup error", g.calls,
-		         dg_dns_outcome_str(g.outcome), dg_dns_security_str(g.security), g.reason);
-	print_message("dead forwarder: %s (%s)\n", dg_dns_outcome_str(g.outcome), g.reason);
+		fail_msg("dead forwarder (%u threads): got %d calls %s/%s (%s), want a lookup error",
+		         threads, g.calls, dg_dns_outcome_str(g.outcome),
+		         dg_dns_security_str(g.security), g.reason);
+	print_message("dead forwarder (%u threads): %s (%s)\n", threads,
+	              dg_dns_outcome_str(g.outcome), g.reason);
 	/* Free with a query in flight: ub_ctx_delete cancels it, no callback. */
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(dg_dns_lookup(dns, "example.org", DG_DNS_T_A, got_cb, &g, NULL, NULL),
@@ -887,6 +890,13 @@ static void test_unbound_dead_forwarder(void **state)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(g.calls, 0);
 	event_base_free(base);
+}
+
+static void test_unbound_dead_forwarder(void **state)
+{
+	(void)state;
+	dead_forwarder(0);
+	dead_forwarder(2);
 }
 
 int main(void)
