@@ -417,6 +417,15 @@ void dg_scan_state_free(struct dg_scan_state *s);
 /** Free a result handed to a dg_engine_cb. NULL ok. */
 void dg_domain_result_free(struct dg_domain_result *res);
 
+/**
+ * What a DANE sender verifies a chain of MX host @p h against: its usable TLSA RRset, the TLSA
+ * base domain (SNI, primary reference identifier) and the other reference identifiers of SPEC
+ * AUTH-5. Used by the engine's probes and by the relay's delivery connections alike.
+ * @param h  host (borrowed; @p in points into it, so it must outlive @p in)
+ * @param in filled (time 0: verify now)
+ */
+void dg_host_dane_input(const struct dg_host_result *h, struct dg_dane_input *in);
+
 /** Stable names used in JSON: "dane-ok", "verified", "ecdsa", ... */
 const char *dg_verdict_str(enum dg_verdict v);
 const char *dg_host_status_str(enum dg_host_status s);

@@ -292,15 +292,11 @@ static bool job_verify(void *arg, SSL *ssl, STACK_OF(X509) *chain, char *reason,
 
 	(void)ssl;
 	if (hp->req == RELAY_REQ_DANE) { /* SPEC AUTH-1..AUTH-7, FAIL-4 */
-		struct dg_dane_input in = {
-		    .tlsa = h->tlsa_set,
-		    .base_domain = h->tlsa_base,
-		    .ref_ids = h->n_ref_ids > 1 ? &h->ref_ids[1] : NULL,
-		    .n_ref_ids = h->n_ref_ids > 1 ? h->n_ref_ids - 1 : 0,
-		};
+		struct dg_dane_input in;
 		struct dg_dane_result r;
 		struct dg_err err = {0};
 
+		dg_host_dane_input(h, &in);
 		memset(&r, 0, sizeof(r));
 		if (dg_dane_verify(job->ctx->dane, &in, chain, &r, &err) != DG_OK) {
 			snprintf(job->verify_note, sizeof(job->verify_note),

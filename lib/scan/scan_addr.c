@@ -2,8 +2,8 @@
  * scan_addr.c - per address: ask for the shared TLS probes, verify their chains
  * with this domain's TLSA set and reference identifiers, decide the status.
  *
- * Internal: scan_addr_start, scan_addr_probe_done (which also feeds the engine's TLS
- * latency histogram, stats.tls_ms).
+ * Public: dg_host_dane_input. Internal: scan_addr_start, scan_addr_probe_done (which
+ * also feeds the engine's TLS latency histogram, stats.tls_ms).
  * Implements SPEC TLSA-4 (what each TLSA outcome requires), TLSA-5 (a secure
  * TLSA RRset means no cleartext), TLS-1/TLS-2 (STARTTLS missing, handshake
  * failure), AUTH-1..AUTH-7 through dg_dane_verify, TLS-3 (SNI = TLSA base
@@ -106,21 +106,26 @@ static void probe_report_fill(struct scan_addr *sa, struct dg_probe_report *pr,
 	}
 }
 
+/* SPEC AUTH-5: the base domain first, the other reference identifiers after it. */
+void dg_host_dane_input(const struct dg_host_result *h, struct dg_dane_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->tlsa = h->tlsa_set;
+	in->base_domain = h->tlsa_base;
+	in->ref_ids = h->n_ref_ids > 1 ? &h->ref_ids[1] : NULL;
+	in->n_ref_ids = h->n_ref_ids > 1 ? h->n_ref_ids - 1 : 0;
+}
+
 /* Verify a chain the way a DANE sender does, for this domain (SPEC AUTH-1..7). */
 static void probe_verify(struct scan_addr *sa, struct dg_probe_report *pr,
 			 STACK_OF(X509) *chain)
 {
 	struct scan_check *chk = sa->sh->chk;
-	const struct dg_host_result *h = sa->sh->h;
-	struct dg_dane_input in = {
-		.tlsa = h->tlsa_set,
-		.base_domain = h->tlsa_base,
-		.ref_ids = h->n_ref_ids > 1 ? &h->ref_ids[1] : NULL,
-		.n_ref_ids = h->n_ref_ids > 1 ? h->n_ref_ids - 1 : 0,
-	};
+	struct dg_dane_input in;
 	struct dg_dane_result r;
 	struct dg_err err = {0};
 
+	dg_host_dane_input(sa->sh->h, &in);
 	memset(&r, 0, sizeof(r));
 	if (dg_dane_verify(chk->eng->dane, &in, chain, &r, &err) != DG_OK) {
 		pr->dane_reason = scan_strdup(chk, err.msg);
