@@ -34,6 +34,7 @@ enum cmd_exit {
 #include <daneguard/dane.h>
 #include <daneguard/dns.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /** What a one-shot networked command needs: a loop, a DNS and a DANE context. */
@@ -118,6 +119,30 @@ void cmd_rollover_usage(FILE *out);
 
 /** Run "daneguard relay" and its queue/report commands (cmd_relay.c). @return exit code */
 int cmd_relay_main(int argc, char **argv);
+
+struct dg_relay_conf;
+
+/** What the relay subcommands take besides configuration keys (cmd_relay_args_parse()). */
+struct cmd_relay_args {
+	const char *conf_path; /**< out: --config FILE, or NULL */
+	bool want_json;        /**< accept --json */
+	bool json;             /**< out: --json given */
+	char **rest;           /**< positional words go here (max_rest), NULL: none allowed */
+	int n_rest, max_rest;
+	uint32_t *days;        /**< accept --days N into it, or NULL */
+	bool want_day;         /**< accept --day VALUE (the caller checks it) */
+	const char *day;       /**< out: --day value or NULL */
+	bool no_finish;        /**< the caller runs dg_relay_conf_finish() itself */
+	void (*usage)(FILE *out); /**< --help prints this, NULL: the relay's */
+};
+
+/**
+ * Read --config FILE, then every --KEY VALUE over it (one key table with the config file),
+ * then finish the configuration.
+ * @return CMD_CONTINUE, or the exit code (help printed, usage error reported)
+ */
+int cmd_relay_args_parse(const char *cmd, int argc, char **argv, int first,
+			 struct dg_relay_conf *conf, struct cmd_relay_args *a);
 
 /** Run "daneguard relay tlsrpt ..." (cmd_relay_tlsrpt.c). @return exit code */
 int cmd_relay_tlsrpt(int argc, char **argv);

@@ -32,6 +32,8 @@ static int relay_report(int argc, char **argv);
 static int relay_load_conf(const char *cmd, int argc, char **argv, int first,
 			   struct dg_relay_conf *conf, const char **conf_path, bool *json,
 			   char ***rest, int *n_rest, uint32_t *days);
+static int relay_args(const char *cmd, int argc, char **argv, int first,
+		      struct dg_relay_conf *conf, struct cmd_relay_args *a);
 
 void cmd_relay_usage(FILE *out)
 {
@@ -87,70 +89,104 @@ int cmd_relay_main(int argc, char **argv)
 
 /*
  * Parse "--config FILE" first (wherever it is), then every other "--key value" over it.
- * Positional words go to @p rest. Returns CMD_CONTINUE or an exit code.
+ * Positional words go to a->rest when the caller takes them; --json, --days N and --day D
+ * only when the caller asked for them. Returns CMD_CONTINUE or an exit code.
  */
-static int relay_load_conf(const char *cmd, int argc, char **argv, int first,
-			   struct dg_relay_conf *conf, const char **conf_path, bool *json,
-			   char ***rest, int *n_rest, uint32_t *days)
+static int relay_args(const char *cmd, int argc, char **argv, int first,
+		      struct dg_relay_conf *conf, struct cmd_relay_args *a)
 {
 	struct dg_err err = {0};
 
-	*conf_path = NULL;
+	a->conf_path = NULL;
 	for (int i = first; i < argc; i++)
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			*conf_path = argv[i + 1];
+			a->conf_path = argv[i + 1];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
-			*conf_path = argv[i] + 9;
-	if (*conf_path != NULL && dg_relay_conf_load(conf, *conf_path, &err) != DG_OK) {
+			a->conf_path = argv[i] + 9;
+	if (a->conf_path != NULL && dg_relay_conf_load(conf, a->conf_path, &err) != DG_OK) {
 		fprintf(stderr, "daneguard %s: %s\n", cmd, err.msg);
 		return err.code == DG_E_NOTFOUND || err.code == DG_E_IO ? CMD_EXIT_NOINPUT
 									  : CMD_EXIT_USAGE;
 	}
 	dg_relay_conf_begin_source(conf);
 	for (int i = first; i < argc; i++) {
-		const char *a = argv[i], *val;
+		const char *arg = argv[i], *val;
 		char key[64];
 		const char *eq;
 
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			cmd_relay_usage(stdout);
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			if (a->usage != NULL)
+				a->usage(stdout);
+			else
+				cmd_relay_usage(stdout);
 			return CMD_EXIT_OK;
 		}
-		if (strncmp(a, "--", 2) != 0) {
-			if (rest == NULL)
-				return cmd_usage_error(cmd, "unexpected argument '%s'", a);
-			(*rest)[(*n_rest)++] = argv[i];
+		if (strncmp(arg, "--", 2) != 0) {
+			if (a->rest == NULL || a->n_rest >= a->max_rest)
+				return cmd_usage_error(cmd, "unexpected argument '%s'", arg);
+			a->rest[a->n_rest++] = argv[i];
 			continue;
 		}
-		if (json != NULL && strcmp(a, "--json") == 0) {
-			*json = true;
+		if (a->want_json && strcmp(arg, "--json") == 0) {
+			a->json = true;
 			continue;
 		}
-		eq = strchr(a, '=');
+		eq = strchr(arg, '=');
 		if (eq != NULL) {
-			snprintf(key, sizeof(key), "%.*s", (int)(eq - a - 2), a + 2);
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - arg - 2), arg + 2);
 			val = eq + 1;
 		} else {
-			snprintf(key, sizeof(key), "%s", a + 2);
+			snprintf(key, sizeof(key), "%s", arg + 2);
 			if (i + 1 >= argc)
-				return cmd_usage_error(cmd, "option '%s' needs a value", a);
+				return cmd_usage_error(cmd, "option '%s' needs a value", arg);
 			val = argv[++i];
 		}
 		if (strcmp(key, "config") == 0)
 			continue;
-		if (days != NULL && strcmp(key, "days") == 0) {
-			int rc = cmd_parse_num(cmd, "--days", val, 1, 3650, days);
+		if (a->days != NULL && strcmp(key, "days") == 0) {
+			int rc = cmd_parse_num(cmd, "--days", val, 1, 3650, a->days);
 
 			if (rc != CMD_CONTINUE)
 				return rc;
 			continue;
 		}
+		if (a->want_day && strcmp(key, "day") == 0) {
+			a->day = val; /* the caller checks its form */
+			continue;
+		}
 		if (dg_relay_conf_set(conf, key, val, &err) != DG_OK)
 			return cmd_usage_error(cmd, "%s", err.msg);
 	}
-	if (dg_relay_conf_finish(conf, &err) != DG_OK)
+	if (!a->no_finish && dg_relay_conf_finish(conf, &err) != DG_OK)
 		return cmd_usage_error(cmd, "%s", err.msg);
 	return CMD_CONTINUE;
+}
+
+int cmd_relay_args_parse(const char *cmd, int argc, char **argv, int first,
+			 struct dg_relay_conf *conf, struct cmd_relay_args *a)
+{
+	return relay_args(cmd, argc, argv, first, conf, a);
+}
+
+/* The common case of relay_args(), with the pieces as separate outputs. */
+static int relay_load_conf(const char *cmd, int argc, char **argv, int first,
+			   struct dg_relay_conf *conf, const char **conf_path, bool *json,
+			   char ***rest, int *n_rest, uint32_t *days)
+{
+	struct cmd_relay_args a = {0};
+	int rc;
+
+	a.want_json = json != NULL;
+	a.rest = rest != NULL ? *rest : NULL;
+	a.max_rest = rest != NULL ? 8 : 0;
+	a.days = days;
+	rc = relay_args(cmd, argc, argv, first, conf, &a);
+	*conf_path = a.conf_path;
+	if (json != NULL)
+		*json = a.json;
+	if (n_rest != NULL)
+		*n_rest = a.n_rest;
+	return rc;
 }
 
 static int relay_serve(int argc, char **argv)

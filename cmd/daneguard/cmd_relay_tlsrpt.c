@@ -48,12 +48,15 @@ static void tlsrpt_usage(FILE *out)
 	        "Exit 0; 64 usage; 66 unreadable store; 69 (send) no relay running.\n");
 }
 
-/* The option loop of cmd_relay.c relay_load_conf(), with --day. */
+/* The relay's option loop (cmd_relay_args_parse) with --day and --json. */
 static int tlsrpt_args(int argc, char **argv, struct dg_relay_conf *conf, const char **day,
                        bool *json)
 {
+	struct cmd_relay_args a = {.want_json = true, .want_day = true, .no_finish = true,
+	                           .usage = tlsrpt_usage};
 	struct dg_err err = {0};
-	const char *conf_path = NULL;
+	uint64_t start;
+	int rc;
 
 	if (argc < 3 || (strcmp(argv[2], "show") != 0 && strcmp(argv[2], "send") != 0)) {
 		if (argc >= 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) {
@@ -62,54 +65,14 @@ static int tlsrpt_args(int argc, char **argv, struct dg_relay_conf *conf, const 
 		}
 		return cmd_usage_error(TLSRPT_CMD, "say show or send");
 	}
-	for (int i = 3; i < argc; i++)
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			conf_path = argv[i + 1];
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			conf_path = argv[i] + 9;
-	if (conf_path != NULL && dg_relay_conf_load(conf, conf_path, &err) != DG_OK) {
-		fprintf(stderr, "daneguard %s: %s\n", TLSRPT_CMD, err.msg);
-		return err.code == DG_E_NOTFOUND || err.code == DG_E_IO ? CMD_EXIT_NOINPUT
-		                                                        : CMD_EXIT_USAGE;
-	}
-	dg_relay_conf_begin_source(conf);
-	for (int i = 3; i < argc; i++) {
-		const char *a = argv[i], *val, *eq;
-		char key[64];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			tlsrpt_usage(stdout);
-			return CMD_EXIT_OK;
-		}
-		if (strcmp(a, "--json") == 0) {
-			*json = true;
-			continue;
-		}
-		if (strncmp(a, "--", 2) != 0)
-			return cmd_usage_error(TLSRPT_CMD, "unexpected argument '%s'", a);
-		eq = strchr(a, '=');
-		if (eq != NULL) {
-			snprintf(key, sizeof(key), "%.*s", (int)(eq - a - 2), a + 2);
-			val = eq + 1;
-		} else {
-			snprintf(key, sizeof(key), "%s", a + 2);
-			if (i + 1 >= argc)
-				return cmd_usage_error(TLSRPT_CMD, "option '%s' needs a value", a);
-			val = argv[++i];
-		}
-		if (strcmp(key, "config") == 0)
-			continue;
-		if (strcmp(key, "day") == 0) {
-			uint64_t start;
-
-			if (dg_tlsrpt_day_parse(val, &start) != DG_OK)
-				return cmd_usage_error(TLSRPT_CMD, "--day %s: want YYYY-MM-DD",
-				                       val);
-			*day = val;
-			continue;
-		}
-		if (dg_relay_conf_set(conf, key, val, &err) != DG_OK)
-			return cmd_usage_error(TLSRPT_CMD, "%s", err.msg);
+	rc = cmd_relay_args_parse(TLSRPT_CMD, argc, argv, 3, conf, &a);
+	if (rc != CMD_CONTINUE)
+		return rc;
+	*json = a.json;
+	if (a.day != NULL) {
+		if (dg_tlsrpt_day_parse(a.day, &start) != DG_OK)
+			return cmd_usage_error(TLSRPT_CMD, "--day %s: want YYYY-MM-DD", a.day);
+		*day = a.day;
 	}
 	if (conf->queue_dir == NULL && conf->tlsrpt_dir == NULL)
 		return cmd_usage_error(TLSRPT_CMD, "no queue: give --queue DIR or --config FILE");
