@@ -290,6 +290,15 @@ enum dg_status dg_parse_u32n(const char *p, size_t len, uint32_t min, uint32_t m
 /* ASCII, locale independent (util_str.c)                                   */
 /* ------------------------------------------------------------------------ */
 
+/**
+ * Length of the well-formed UTF-8 sequence of 2..4 bytes at @p s (RFC 3629: no overlong
+ * form, no surrogate, at most U+10FFFF).
+ * @param s bytes (borrowed), s[0] >= 0x80
+ * @param n bytes available at @p s
+ * @return 2, 3 or 4; 0 for a malformed or truncated sequence
+ */
+size_t dg_utf8_seq_len(const unsigned char *s, size_t n);
+
 /** @param c any int (a byte or EOF) @return true for '0'..'9' */
 static inline bool dg_ascii_isdigit(int c)
 {

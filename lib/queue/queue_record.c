@@ -47,7 +47,6 @@ struct rec_line {
 static bool rec_take_line(struct dg_cursor *c, struct rec_line *line);
 static bool rec_take_value(struct dg_cursor *c, const char *key, struct rec_line *val);
 static bool rec_num(const char *p, size_t len, uint64_t max, uint64_t *out);
-static size_t rec_utf8_len(const unsigned char *s, size_t n);
 static bool rec_addr_ok(const char *p, size_t len);
 static bool rec_reason_ok(const char *p, size_t len);
 static bool rec_word(struct rec_line *l, struct rec_line *word);
@@ -147,37 +146,6 @@ static bool rec_num(const char *p, size_t len, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/* Length (2..4) of the well-formed UTF-8 sequence at @p s (RFC 3629: no overlong form, no
- * surrogate, at most U+10FFFF), or 0. */
-static size_t rec_utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
-
 /* Address: 1..DG_QUEUE_ADDR_MAX bytes of printable ASCII or UTF-8 (RFC 6531), no C0, DEL or
  * C1 control (U+0080..U+009F), no space, '<' or '>'. */
 static bool rec_addr_ok(const char *p, size_t len)
@@ -194,7 +162,7 @@ static bool rec_addr_ok(const char *p, size_t len)
 				return false;
 			continue;
 		}
-		if ((k = rec_utf8_len(u + i, len - i)) == 0 || (u[i] == 0xc2 && u[i + 1] < 0xa0))
+		if ((k = dg_utf8_seq_len(u + i, len - i)) == 0 || (u[i] == 0xc2 && u[i + 1] < 0xa0))
 			return false; /* malformed, or a C1 control */
 		i += k - 1;
 	}

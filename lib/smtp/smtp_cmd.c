@@ -43,7 +43,6 @@ static size_t cmd_path_end(const char *s, size_t n);
 static bool cmd_local_ok(const char *s, size_t n, bool utf8);
 static bool cmd_domain_ok(const char *s, size_t n, bool utf8, bool *literal);
 static bool cmd_literal_ok(const char *s, size_t n);
-static size_t cmd_utf8_len(const unsigned char *s, size_t n);
 static enum dg_status cmd_params(struct cmd_ctx *c, const char *s, size_t n, size_t off,
                                  bool is_mail);
 static enum dg_status cmd_param_one(struct cmd_ctx *c, const char *s, size_t n, size_t off,
@@ -322,36 +321,6 @@ static enum dg_status cmd_path(struct cmd_ctx *c, const char *s, size_t n, size_
 	return DG_OK;
 }
 
-/* Length of the well-formed UTF-8 sequence (2..4 bytes) at s, or 0. */
-static size_t cmd_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	unsigned lo = 0x80, hi = 0xbf;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f; /* no surrogates */
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
-
 /* Dot-string or quoted-string (RFC 5321 4.1.2), UTF-8 allowed if utf8. */
 static bool cmd_local_ok(const char *s, size_t n, bool utf8)
 {
@@ -365,7 +334,7 @@ static bool cmd_local_ok(const char *s, size_t n, bool utf8)
 		size_t k;
 
 		if (u[i] >= 0x80) {
-			if (!utf8 || (k = cmd_utf8_len(u + i, end - i)) == 0)
+			if (!utf8 || (k = dg_utf8_seq_len(u + i, end - i)) == 0)
 				return false;
 			i += k;
 			continue;
@@ -432,7 +401,7 @@ static bool cmd_domain_ok(const char *s, size_t n, bool utf8, bool *literal)
 			label = 0;
 			continue;
 		}
-		if (u[i] >= 0x80 && (k = cmd_utf8_len(u + i, n - i)) == 0)
+		if (u[i] >= 0x80 && (k = dg_utf8_seq_len(u + i, n - i)) == 0)
 			return false;
 		if (u[i] < 0x80 && !dg_ascii_isalnum(u[i]) && u[i] != '-')
 			return false;
@@ -487,7 +456,7 @@ static enum dg_status cmd_param_one(struct cmd_ctx *c, const char *s, size_t n, 
 	for (v = k + 1; v < n; v++) {
 		size_t m = 1;
 
-		if (u[v] >= 0x80 && (!c->opts->smtputf8 || (m = cmd_utf8_len(u + v, n - v)) == 0))
+		if (u[v] >= 0x80 && (!c->opts->smtputf8 || (m = dg_utf8_seq_len(u + v, n - v)) == 0))
 			return cmd_fail(c, DG_E_PARSE, 501, "5.5.4", "syntax error in parameters",
 			                off + v, "bad byte in ESMTP parameter value");
 		if (u[v] < 33 || u[v] == '=' || u[v] == 127)

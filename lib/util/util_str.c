@@ -1,7 +1,7 @@
 /*
  * util_str.c - locale-independent ASCII string helpers.
  *
- * Public: dg_ascii_strcasecmp, dg_ascii_strncasecmp, dg_str_escape (the
+ * Public: dg_ascii_strcasecmp, dg_ascii_strncasecmp, dg_str_escape, dg_utf8_seq_len (the
  * character classes are static inline functions in daneguard/util.h).
  * Nothing here allocates; dg_str_escape writes into a caller buffer.
  */
@@ -77,4 +77,35 @@ char *dg_str_escape(char *out, size_t out_size, const void *p, size_t len)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+size_t dg_utf8_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (n == 0)
+		return 0;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0; /* no overlong 3-byte form */
+	else if (s[0] == 0xed)
+		hi = 0x9f; /* no surrogates */
+	else if (s[0] == 0xf0)
+		lo = 0x90; /* no overlong 4-byte form */
+	else if (s[0] == 0xf4)
+		hi = 0x8f; /* at most U+10FFFF */
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
 }
