@@ -10,7 +10,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev openssl libunbound-dev libevent-dev libjansson-dev libcmocka-dev libldns-dev
-  libcurl4-openssl-dev libsqlite3-dev libpq-dev postgresql zlib1g-dev python3-jsonschema
+  libcurl4-openssl-dev libsqlite3-dev libpq-dev postgresql zlib1g-dev libidn2-dev python3-jsonschema
   nsd unbound ldnsutils postfix bind9-dnsutils iproute2 python3 procps bc nginx knot
   libopendkim-dev
 )

@@ -243,6 +243,10 @@ enum dg_status relay_sched_delete(struct relay_sched *s, const char *id, struct 
 void relay_sched_stop(struct relay_sched *s);
 /** Current counters. */
 void relay_sched_stats(const struct relay_sched *s, struct relay_sched_stats *out);
+#ifdef DG_TESTING
+/** Next-hop domain of a recipient address, A-label form (tests; static otherwise). */
+char *relay_rcpt_domain(const char *addr);
+#endif
 
 /* ---- inter-process messages (relay_ipc.c) ---------------------------------------------- */
 

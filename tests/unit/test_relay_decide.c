@@ -316,10 +316,40 @@ static void test_ipc(void **state)
 	assert_int_equal(out.role, 2);
 }
 
+/* The next-hop domain of a recipient: lowercased, U-labels as A-labels (RFC 5891). */
+static void test_rcpt_domain(void **state)
+{
+	static const struct {
+		const char *addr, *want;
+	} rows[] = {
+	    {"bob@Example.ORG", "example.org"},
+	    {"j\xc3\xb6" "rg@B\xc3\xbc" "cher.example", "xn--bcher-kva.example"},
+	    {"\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\x9b\xbd\xe9\x99\x85",
+	     "xn--fsqu00a.xn--vcsq68l"},
+	    {"x@xn--bcher-kva.example", "xn--bcher-kva.example"},
+	    {"noat", ""},
+	    /* not IDNA2008-valid: left as it is, the engine refuses it (bounce 5.1.2) */
+	    {"x@a\xe2\x98\x83\xc2\xa0" "b.example", "a\xe2\x98\x83\xc2\xa0" "b.example"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *got = relay_rcpt_domain(rows[i].addr);
+
+		if (strcmp(got, rows[i].want) != 0) {
+			print_error("%s: got %s, want %s\n", rows[i].addr, got, rows[i].want);
+			free(got);
+			fail();
+		}
+		free(got);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_decide_table),
+	    cmocka_unit_test(test_rcpt_domain),
 	    cmocka_unit_test(test_ipc),
 	};
 
