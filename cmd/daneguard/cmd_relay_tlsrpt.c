@@ -8,8 +8,8 @@
  * changing it, builds each report domain's JSON report as the relay would (SPEC RPT-3) and
  * prints it with the delivery state of each rua from the record of sent reports. The default
  * day is today (UTC) so far. --json prints one versioned JSON object on stdout.
- * The reporter identity follows lib/relay/relay_tlsrpt.c relay_tlsrpt_meta(): tlsrpt-org,
- * else helo; tlsrpt-contact, else postmaster@helo.
+ * The reporter identity and the store directory are the relay's own (dg_relay_tlsrpt_meta,
+ * dg_relay_tlsrpt_dir), so what is shown is what the relay sends.
  */
 #include "cmd.h"
 
@@ -23,13 +23,10 @@
 #include <string.h>
 
 #define TLSRPT_CMD "relay tlsrpt"
-#define TLSRPT_RETRY_WINDOW_S (24 * 3600) /* as RELAY_TLSRPT_RETRY_WINDOW_S */
 
 static int tlsrpt_args(int argc, char **argv, struct dg_relay_conf *conf, const char **day,
                        bool *json);
 static void tlsrpt_usage(FILE *out);
-static void tlsrpt_meta(const struct dg_relay_conf *conf, char *contact, size_t size,
-                        struct dg_tlsrpt_meta *meta);
 static const char *rua_state(const struct dg_tlsrpt_sent *s, const char *domain, const char *rua,
                              unsigned *failures, uint64_t now);
 static void text_report(const char *domain, json_t *rep);
@@ -81,22 +78,6 @@ static int tlsrpt_args(int argc, char **argv, struct dg_relay_conf *conf, const 
 	return CMD_CONTINUE;
 }
 
-static void tlsrpt_meta(const struct dg_relay_conf *conf, char *contact, size_t size,
-                        struct dg_tlsrpt_meta *meta)
-{
-	const char *at;
-
-	if (conf->tlsrpt_contact != NULL && conf->tlsrpt_contact[0] != '\0')
-		snprintf(contact, size, "%s", conf->tlsrpt_contact);
-	else
-		snprintf(contact, size, "postmaster@%s", conf->helo);
-	meta->org =
-	    conf->tlsrpt_org != NULL && conf->tlsrpt_org[0] != '\0' ? conf->tlsrpt_org : conf->helo;
-	meta->contact = contact;
-	at = strrchr(contact, '@');
-	meta->submitter = at != NULL && at[1] != '\0' ? at + 1 : conf->helo;
-}
-
 static const char *rua_state(const struct dg_tlsrpt_sent *s, const char *domain, const char *rua,
                              unsigned *failures, uint64_t now)
 {
@@ -106,7 +87,7 @@ static const char *rua_state(const struct dg_tlsrpt_sent *s, const char *domain,
 		return "sent";
 	if (*failures == 0)
 		return "pending";
-	return now > first + TLSRPT_RETRY_WINDOW_S ? "given-up" : "failed";
+	return now > first + DG_RELAY_TLSRPT_RETRY_WINDOW_S ? "given-up" : "failed";
 }
 
 static void text_report(const char *domain, json_t *rep)
@@ -154,7 +135,7 @@ int cmd_relay_tlsrpt(int argc, char **argv)
 	const char *day_arg = NULL;
 	char today[DG_TLSRPT_DAY_SIZE], dir[4096], contact[DG_RELAY_ADDR_MAX + 1];
 	bool json = false;
-	int rc, n;
+	int rc;
 	struct dg_tlsrpt_meta meta;
 	struct dg_tlsrpt_day *d = NULL;
 	struct dg_tlsrpt_sent *sent = NULL;
@@ -188,13 +169,11 @@ int cmd_relay_tlsrpt(int argc, char **argv)
 		rc = CMD_EXIT_OK;
 		goto done;
 	}
-	n = conf.tlsrpt_dir != NULL ? snprintf(dir, sizeof(dir), "%s", conf.tlsrpt_dir)
-	                            : snprintf(dir, sizeof(dir), "%s/tlsrpt", conf.queue_dir);
-	if (n < 0 || (size_t)n >= sizeof(dir)) {
+	if (dg_relay_tlsrpt_dir(&conf, dir, sizeof(dir)) != DG_OK) {
 		rc = cmd_usage_error(TLSRPT_CMD, "tlsrpt-dir: path too long");
 		goto done;
 	}
-	tlsrpt_meta(&conf, contact, sizeof(contact), &meta);
+	dg_relay_tlsrpt_meta(&conf, contact, &meta);
 	if (dg_tlsrpt_day_load(dir, day_arg, &d, &skipped, &err) != DG_OK ||
 	    dg_tlsrpt_sent_load(dir, day_arg, &sent, &err) != DG_OK) {
 		fprintf(stderr, "daneguard %s: %s\n", TLSRPT_CMD, err.msg);

@@ -15,6 +15,7 @@
 #define DANEGUARD_RELAY_H
 
 #include <daneguard/err.h>
+#include <daneguard/tlsrpt.h>
 #include <daneguard/util.h>
 
 #include <stdbool.h>
@@ -396,5 +397,29 @@ enum dg_status dg_relay_run(const char *conf_path, struct dg_relay_conf *conf,
  */
 enum dg_status dg_relay_ctl(const char *queue_dir, const char *cmd, char *reply, size_t size,
                             struct dg_err *err);
+
+/* ======================================================================== */
+/* TLS-RPT identity and store of the relay (lib/relay/relay_tlsrpt.c)       */
+/* ======================================================================== */
+
+/** How long a report is retried after its first failed attempt (SPEC RPT-7: 24 h). */
+#define DG_RELAY_TLSRPT_RETRY_WINDOW_S (24 * 3600)
+
+/**
+ * The reporter identity from the configuration (the relay and `relay tlsrpt show`):
+ * organization-name tlsrpt-org, else helo; contact-info tlsrpt-contact, else
+ * postmaster@helo; submitter the domain of the contact.
+ * @param conf    configuration (borrowed)
+ * @param contact buffer for the contact (DG_RELAY_ADDR_MAX + 1 bytes)
+ * @param meta    filled, pointing into @p conf and @p contact (borrowed)
+ */
+void dg_relay_tlsrpt_meta(const struct dg_relay_conf *conf, char contact[DG_RELAY_ADDR_MAX + 1],
+                          struct dg_tlsrpt_meta *meta);
+
+/**
+ * The TLS-RPT store directory of @p conf: tlsrpt-dir, else QUEUE/tlsrpt.
+ * @return DG_OK or DG_E_CONFIG (no queue, too long)
+ */
+enum dg_status dg_relay_tlsrpt_dir(const struct dg_relay_conf *conf, char *out, size_t size);
 
 #endif /* DANEGUARD_RELAY_H */

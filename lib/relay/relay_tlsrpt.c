@@ -1,8 +1,8 @@
 /*
  * relay_tlsrpt.c - TLS-RPT (RFC 8460) for the relay's deliveries: record, report, send.
  *
- * Public (relay_tlsrpt.h): relay_tlsrpt_new, relay_tlsrpt_attempt, relay_tlsrpt_run_now,
- * relay_tlsrpt_free, relay_tlsrpt_meta, relay_tlsrpt_dir.
+ * Private (relay_tlsrpt.h): relay_tlsrpt_new, relay_tlsrpt_attempt, relay_tlsrpt_run_now,
+ * relay_tlsrpt_free. Public (relay.h): dg_relay_tlsrpt_meta, dg_relay_tlsrpt_dir.
  *
  * Recording: every delivery attempt the scheduler's jobs report (struct relay_attempt) to a
  * domain with a valid _smtp._tls record is appended to the day's journal of lib/tlsrpt with
@@ -104,8 +104,8 @@ static void post_free(struct rpt_post *p);
 static uint64_t backoff_s(unsigned failures);
 static enum dg_status dkim_setup(struct relay_tlsrpt *t, struct dg_err *err);
 
-void relay_tlsrpt_meta(const struct dg_relay_conf *conf, char contact[DG_RELAY_ADDR_MAX + 1],
-                       struct dg_tlsrpt_meta *meta)
+void dg_relay_tlsrpt_meta(const struct dg_relay_conf *conf, char contact[DG_RELAY_ADDR_MAX + 1],
+                          struct dg_tlsrpt_meta *meta)
 {
 	const char *at;
 
@@ -120,7 +120,7 @@ void relay_tlsrpt_meta(const struct dg_relay_conf *conf, char contact[DG_RELAY_A
 	meta->submitter = at != NULL && at[1] != '\0' ? at + 1 : conf->helo;
 }
 
-enum dg_status relay_tlsrpt_dir(const struct dg_relay_conf *conf, char *out, size_t size)
+enum dg_status dg_relay_tlsrpt_dir(const struct dg_relay_conf *conf, char *out, size_t size)
 {
 	int n;
 
@@ -171,7 +171,7 @@ enum dg_status relay_tlsrpt_new(struct event_base *base, const struct dg_relay_c
 	uint32_t r = 0;
 
 	*out = NULL;
-	if (relay_tlsrpt_dir(conf, dir, sizeof(dir)) != DG_OK)
+	if (dg_relay_tlsrpt_dir(conf, dir, sizeof(dir)) != DG_OK)
 		return dg_err_set(err, DG_E_CONFIG, "tlsrpt-dir: no queue or path too long");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return dg_err_set(err, DG_E_INTERNAL, "curl_global_init failed");
@@ -183,7 +183,7 @@ enum dg_status relay_tlsrpt_new(struct event_base *base, const struct dg_relay_c
 	t->queued_arg = queued_arg;
 	t->log = log;
 	atomic_init(&t->abort, false);
-	relay_tlsrpt_meta(conf, t->contact, &t->meta);
+	dg_relay_tlsrpt_meta(conf, t->contact, &t->meta);
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = (uint32_t)dg_clock_mono_ms();
 	t->jitter_s = r % RELAY_TLSRPT_JITTER_S;

@@ -23,7 +23,7 @@ struct relay_tlsrpt;
 /** Largest retry delay. */
 #define RELAY_TLSRPT_RETRY_MAX_S (6 * 3600)
 /** Retries end this long after the first attempt (SPEC RPT-7: up to 24 h). */
-#define RELAY_TLSRPT_RETRY_WINDOW_S (24 * 3600)
+#define RELAY_TLSRPT_RETRY_WINDOW_S DG_RELAY_TLSRPT_RETRY_WINDOW_S
 /** The daily run starts at tlsrpt-hour plus a random delay below this (RFC 8460 4.1). */
 #define RELAY_TLSRPT_JITTER_S 900
 /** HTTPS posts in flight at once; more wait for the next tick. */
@@ -71,22 +71,5 @@ enum dg_status relay_tlsrpt_run_now(struct relay_tlsrpt *t, const char *day);
 
 /** Stop the timer, abort and join running posts, sync and free. @param t taken, NULL ok */
 void relay_tlsrpt_free(struct relay_tlsrpt *t);
-
-/**
- * The reporter identity from the configuration (shared with `relay tlsrpt show`):
- * organization-name tlsrpt-org, else helo; contact-info tlsrpt-contact, else
- * postmaster@helo; submitter the domain of the contact.
- * @param conf    configuration (borrowed)
- * @param contact buffer for the contact (DG_RELAY_ADDR_MAX + 1 bytes)
- * @param meta    filled, pointing into @p conf and @p contact (borrowed)
- */
-void relay_tlsrpt_meta(const struct dg_relay_conf *conf, char contact[DG_RELAY_ADDR_MAX + 1],
-                       struct dg_tlsrpt_meta *meta);
-
-/**
- * The store directory of @p conf: tlsrpt-dir, else QUEUE/tlsrpt.
- * @return DG_OK or DG_E_CONFIG (no queue, too long)
- */
-enum dg_status relay_tlsrpt_dir(const struct dg_relay_conf *conf, char *out, size_t size);
 
 #endif /* DG_RELAY_TLSRPT_H */

@@ -608,7 +608,7 @@ static void test_relay_signs(void **state)
 
 	/* one failure event for d.example, then the day's run queues a signed mail */
 	relay_conf(&conf, qdir, key, SELECTOR);
-	assert_int_equal(relay_tlsrpt_dir(&conf, sdir, sizeof(sdir)), DG_OK);
+	assert_int_equal(dg_relay_tlsrpt_dir(&conf, sdir, sizeof(sdir)), DG_OK);
 	assert_int_equal(dg_tlsrpt_store_open(sdir, &s, &err), DG_OK);
 	memset(&ev, 0, sizeof(ev));
 	assert_int_equal(dg_tlsrpt_day_parse(day, &ev.time_s), DG_OK);

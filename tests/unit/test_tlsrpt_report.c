@@ -754,7 +754,7 @@ static void test_relay_glue(void **state)
 	glue_attempt(t, &fx, RELAY_REQ_DANE, true, true, NULL);
 	fx.res.tlsrpt.status = DG_TLSRPT_VALID;
 
-	assert_int_equal(relay_tlsrpt_dir(&conf, sdir, sizeof(sdir)), DG_OK);
+	assert_int_equal(dg_relay_tlsrpt_dir(&conf, sdir, sizeof(sdir)), DG_OK);
 	assert_int_equal(dg_tlsrpt_day_load(sdir, DAY, &d, NULL, NULL), DG_OK);
 	rep = report_of(d, "d.example");
 	tlsa = policy_of(rep, "tlsa");
